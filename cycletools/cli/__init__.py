@@ -1,0 +1,1 @@
+"""The ``cycletools`` command line: one module per subcommand, heavy imports deferred to run time."""

@@ -1,0 +1,59 @@
+"""Entry point: builds the parser from the subcommand modules and turns user errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from cycletools import __version__
+from cycletools.cli import train, translate
+
+SUBCOMMANDS = (train, translate)
+
+EPILOG = """examples:
+  cycletools train --data datasets/horse2zebra --name horse2zebra
+  cycletools translate photo.jpg --run runs/horse2zebra --direction a2b -o zebra.png
+  cycletools translate photos/ --weights horse2zebra.pth -o zebras/
+
+Run 'cycletools COMMAND --help' for the options of each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cycletools",
+        description="Unpaired image-to-image translation with CycleGAN: train a domain pair on two "
+                    "folders of images, then translate images with it.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cycletools {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for module in SUBCOMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"cycletools: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    warnings.showwarning = _show_warning
+    from cycletools.errors import CycletoolsError
+
+    try:
+        return int(args.handler(args) or 0)
+    except CycletoolsError as exc:
+        print(f"cycletools: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cycletools: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

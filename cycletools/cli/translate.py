@@ -1,0 +1,97 @@
+"""``cycletools translate``: translate image files, folders or globs with a generator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = """Translate images with a generator: a project weights file (.safetensors), an official
+CycleGAN .pth file (architecture inferred from its shapes), or a training run folder.
+
+Each output has exactly its input's width and height, whatever the mode (greyscale, palette,
+16-bit, RGBA: alpha is carried over unchanged) or EXIF orientation (outputs are stored upright).
+With one input file, -o names the output file; otherwise -o is a folder (created if needed) and
+input file names are kept. A file that cannot be read gets a one-line error and the others
+are still translated. Exit status: 0 all done, 1 nothing translated, 3 some files failed."""
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("translate", help="translate images with a trained generator",
+                                 description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
+    source.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
+    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                        help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
+    parser.add_argument("-o", "--output", metavar="OUT", default=None,
+                        help="output file (one input) or folder (default: folder 'translated')")
+    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    parser.set_defaults(handler=run_translate)
+
+
+def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool) -> list[Path]:
+    """Where each input goes: one named file, or the same name inside an output folder."""
+    from cycletools.data.images import is_image_path
+    from cycletools.errors import CycletoolsError
+
+    if output is not None and is_image_path(output) and not Path(output).is_dir():
+        if not single_file_input:
+            raise CycletoolsError(f"-o {output} names a file, but there are {len(inputs)} inputs; "
+                                  "give a folder with several inputs")
+        target = Path(output)
+        if not target.parent.is_dir():
+            raise CycletoolsError(f"output folder does not exist: {target.parent}")
+        return [target]
+    folder = Path(output or "translated")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
+    targets, used = [], set()
+    for path in inputs:
+        target, n = folder / path.name, 1
+        while target in used:
+            n += 1
+            target = folder / f"{path.stem}-{n}{path.suffix}"
+        used.add(target)
+        targets.append(target)
+    return targets
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from cycletools.data.images import expand_inputs, open_image, save_image
+    from cycletools.errors import CycletoolsError
+    from cycletools.pipelines.translator import Translator
+
+    inputs, skipped = expand_inputs(args.inputs)
+    if not inputs:
+        raise CycletoolsError("no images to translate" + (f" ({skipped} non-image files skipped)" if skipped else ""))
+    single = len(inputs) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    targets = plan_outputs(inputs, args.output, single)
+    if args.weights:
+        translator = Translator.from_file(args.weights, device=args.device)
+    else:
+        translator = Translator.from_run(args.run, args.direction, device=args.device)
+
+    done, failed = 0, 0
+    bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)
+    for source, target in bar:
+        try:
+            if source.resolve() == target.resolve():
+                raise CycletoolsError(f"{target}: refusing to overwrite the input image")
+            image = open_image(source)
+            save_image(translator(image), target, icc_profile=image.info.get("icc_profile"))
+            done += 1
+        except CycletoolsError as exc:
+            failed += 1
+            tqdm.write(f"cycletools: error: {exc}", file=sys.stderr)
+    where = targets[0] if single else targets[0].parent
+    print(f"translated {done} of {len(inputs)} image(s) → {where}"
+          + (f"; {failed} failed" if failed else "") + (f"; {skipped} non-image files skipped" if skipped else ""))
+    if done == 0:
+        return 1
+    return 3 if failed else 0

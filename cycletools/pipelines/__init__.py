@@ -1,0 +1,1 @@
+"""Pipelines: what users call to translate images and to train domain pairs."""

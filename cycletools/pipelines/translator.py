@@ -1,0 +1,115 @@
+"""Translate PIL images or tensor batches with a generator, keeping every input's exact size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence, overload
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import nn
+
+from cycletools.data.images import split_alpha
+from cycletools.errors import CycletoolsError
+from cycletools.utils.devices import resolve_device
+from cycletools.weights import load_generator
+
+DIRECTIONS = ("a2b", "b2a")
+MULTIPLE = 4     # two stride-2 downsamplings
+MIN_SIDE = 8     # the residual blocks' reflection padding needs at least 2x2 after downsampling
+
+
+def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> torch.Tensor:
+    """Pad right/bottom by reflection so H and W are multiples of ``multiple`` (and >= ``minimum``).
+
+    Sides too small to reflect (padding >= size) are padded by replication instead.
+    """
+    height, width = batch.shape[-2:]
+    pad_h = max(-(-height // multiple) * multiple, minimum) - height
+    pad_w = max(-(-width // multiple) * multiple, minimum) - width
+    if pad_h == 0 and pad_w == 0:
+        return batch
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(batch, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def image_to_tensor(rgb: Image.Image) -> torch.Tensor:
+    """RGB PIL image → 1x3xHxW float tensor in [-1, 1] (the official ``x/127.5 - 1``)."""
+    array = np.asarray(rgb, dtype=np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).div_(127.5).sub_(1.0)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """3xHxW tensor in [-1, 1] → RGB PIL image (the official ``(y+1)·127.5``, rounded)."""
+    array = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), mode="RGB")
+
+
+class Translator:
+    """A loaded generator ready to translate images.
+
+    >>> translator = Translator.from_file("weights/horse2zebra.safetensors")
+    >>> zebra = translator(Image.open("horse.jpg"))
+    """
+
+    def __init__(self, generator: nn.Module, device: str | torch.device | None = None,
+                 config: dict[str, Any] | None = None, source: str | None = None):
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.generator = generator.to(self.device).eval()
+        self.config = dict(config or getattr(generator, "config", {}))
+        self.source = source
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "Translator":
+        """Load any generator file: the project's safetensors or an official ``.pth``."""
+        generator, config = load_generator(path)
+        return cls(generator, device=device, config=config, source=str(path))
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
+                 device: str | torch.device | None = None) -> "Translator":
+        """Load the ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
+        if direction not in DIRECTIONS:
+            raise CycletoolsError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+        run_dir = Path(run_dir)
+        path = run_dir / "weights" / f"{direction}.safetensors"
+        if not run_dir.is_dir():
+            raise CycletoolsError(f"run folder not found: {run_dir}")
+        if not path.is_file():
+            raise CycletoolsError(f"{run_dir}: no {direction} weights yet ({path} is written at the end of "
+                                  "each epoch)")
+        return cls.from_file(path, device=device)
+
+    @torch.inference_mode()
+    def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        """Translate an NCHW batch in [-1, 1] of any H, W; returns the same shape, in [-1, 1]."""
+        if batch.ndim != 4 or batch.shape[1] != self.config.get("input_nc", 3):
+            raise ValueError(f"expected an Nx{self.config.get('input_nc', 3)}xHxW batch, got {tuple(batch.shape)}")
+        height, width = batch.shape[-2:]
+        padded = pad_to_multiple(batch.to(self.device, torch.float32))
+        output = self.generator(padded)
+        return output[..., :height, :width].float()
+
+    @overload
+    def __call__(self, image: Image.Image) -> Image.Image: ...
+    @overload
+    def __call__(self, image: Sequence[Image.Image]) -> list[Image.Image]: ...
+
+    def __call__(self, image):
+        """Translate a PIL image (or a list of them); the result has the input's exact size.
+
+        Any mode is accepted; an alpha channel is carried over unchanged (result RGBA).
+        """
+        if isinstance(image, Image.Image):
+            return self.translate_image(image)
+        return [self.translate_image(item) for item in image]
+
+    def translate_image(self, image: Image.Image) -> Image.Image:
+        rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
+        output = tensor_to_image(self.translate_tensor(image_to_tensor(rgb))[0])
+        if alpha is not None:
+            output.putalpha(alpha)
+        return output

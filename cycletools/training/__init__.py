@@ -1,0 +1,1 @@
+"""Training CycleGAN domain pairs: config, losses, image pools, checkpoints and the loop."""

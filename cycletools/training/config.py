@@ -1,0 +1,192 @@
+"""The training configuration, its two recipes, and how flags, config files and defaults combine.
+
+Precedence, lowest first: field defaults < recipe preset < config file (TOML/YAML) < explicit flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cycletools.errors import CycletoolsError
+
+RECIPES = ("official", "fast")
+
+# What each recipe sets on top of the field defaults (a config file or flag overrides these).
+RECIPE_PRESETS: dict[str, dict[str, Any]] = {
+    "official": {"batch_size": 1, "amp": "none", "channels_last": False, "compile": False},
+    "fast": {"batch_size": 8, "amp": "bf16", "channels_last": True, "compile": False},
+}
+
+# Settings that may change when a run is resumed; everything else must match the checkpoint.
+RESUMABLE_CHANGES = frozenset({"epochs", "epochs_decay", "max_steps", "workers", "log_every",
+                               "save_every", "compile", "device", "data"})
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (saved beside the run as config.json)."""
+
+    data: str = ""
+    name: str = ""
+    out: str = "runs"
+    recipe: str = "official"
+    epochs: int = 100
+    epochs_decay: int = 100
+    batch_size: int = 1
+    size: int = 256
+    load_size: int | None = None
+    flip: bool = True
+    ngf: int = 64
+    ndf: int = 64
+    blocks: int = 9
+    d_layers: int = 3
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    lr: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    pool_size: int = 50
+    seed: int = 0
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    workers: int | None = None
+    device: str | None = None
+    save_every: int = 500
+    log_every: int = 50
+    max_steps: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_load_size(self) -> int:
+        """Resize target before the random crop: 286 for 256 (the official 1.1171875 ratio)."""
+        return self.load_size or round(self.size * 286 / 256)
+
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate: the flag if given, else 2e-4 × sqrt(batch size)."""
+        return self.lr if self.lr is not None else 2e-4 * math.sqrt(self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        problems = []
+        if self.recipe not in RECIPES:
+            problems.append(f"recipe must be one of {', '.join(RECIPES)}")
+        if self.amp not in ("none", "bf16", "fp16"):
+            problems.append("amp must be none, bf16 or fp16")
+        for name in ("batch_size", "ngf", "ndf", "d_layers", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        for name in ("epochs", "epochs_decay", "blocks", "pool_size", "save_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must not be negative")
+        if self.epochs + self.epochs_decay < 1:
+            problems.append("epochs + epochs_decay must be at least 1")
+        if self.size < 8 or self.size % 4:
+            problems.append("size must be a multiple of 4, at least 8")
+        if self.effective_load_size < self.size:
+            problems.append("load_size must be at least size")
+        if self.lambda_cycle < 0 or self.lambda_identity < 0:
+            problems.append("loss weights must not be negative")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append("max_steps must be at least 1")
+        if not self.name:
+            problems.append("a run name is required (--name)")
+        if problems:
+            raise CycletoolsError("invalid training settings: " + "; ".join(problems))
+        return self
+
+
+FIELD_NAMES = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) file of training settings; keys may use - or _."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CycletoolsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise CycletoolsError("YAML config files need PyYAML: pip install pyyaml "
+                                      "(or use a .toml file)") from None
+            values = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise CycletoolsError(f"{path}: config files must be .toml, .yaml/.yml or .json")
+    except CycletoolsError:
+        raise
+    except Exception as exc:
+        raise CycletoolsError(f"{path}: not a valid config file ({exc})") from None
+    if not isinstance(values, dict):
+        raise CycletoolsError(f"{path}: expected a table of settings at the top level")
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise CycletoolsError(f"{path}: unknown settings: {', '.join(unknown)}")
+    return values
+
+
+def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
+                   cuda_available: bool = False, base: dict[str, Any] | None = None) -> TrainConfig:
+    """Combine defaults, a recipe preset, a config file and explicit flags into a TrainConfig.
+
+    ``flags`` holds only the options the user actually gave. ``base`` (e.g. a plugin's
+    training defaults) sits between the recipe preset and the config file.
+    """
+    from_file = read_config_file(config_file) if config_file else {}
+    recipe = flags.get("recipe") or from_file.get("recipe") or (base or {}).get("recipe") \
+        or ("fast" if cuda_available else "official")
+    if recipe not in RECIPES:
+        raise CycletoolsError(f"unknown recipe {recipe!r}; choose {' or '.join(RECIPES)}")
+    values: dict[str, Any] = {**RECIPE_PRESETS[recipe], **(base or {}), **from_file, **flags, "recipe": recipe}
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    try:
+        config = TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items() if k in FIELD_NAMES})
+    except (TypeError, ValueError) as exc:
+        raise CycletoolsError(f"invalid training settings: {exc}") from None
+    return config.validate()
+
+
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    """Coerce file/flag values to the field's type (TOML/YAML already give typed values)."""
+    if value is None:
+        return None
+    kind = annotation.split("|")[0].strip()
+    if kind == "bool":
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{name} must be true or false, not {value!r}")
+        return bool(value)
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{name} must be a whole number, not {value!r}")
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "str":
+        return str(value)
+    return value
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig saved with ``to_dict`` (unknown keys are ignored)."""
+    return TrainConfig(**{k: v for k, v in values.items() if k in FIELD_NAMES | {"extra"}})
