@@ -119,7 +119,7 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     elif mode == "PA":
         image, mode = image.convert("RGBA"), "RGBA"
     if mode.startswith("I") or mode == "F":
-        grey = Image.fromarray(_to_8bit(np.asarray(image)), mode="L")
+        grey = Image.fromarray(_to_8bit(np.asarray(image)))
         return grey.convert("RGB"), None
     if mode == "RGBA":
         return image.convert("RGB"), image.getchannel("A")
