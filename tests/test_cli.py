@@ -1,0 +1,56 @@
+"""The command line's surface: help, version, usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cycletools
+from cycletools.cli.main import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_version_and_help():
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"cycletools {cycletools.__version__}"
+    top = run("--help")
+    assert top.returncode == 0
+    for command in ("train", "translate"):
+        assert command in top.stdout
+    train = run("train", "--help")
+    assert train.returncode == 0
+    for option in ("--data", "--epochs-decay", "--lambda-identity", "--recipe", "--resume", "--config", "torchrun"):
+        assert option in train.stdout
+    translate = run("translate", "--help")
+    assert translate.returncode == 0 and "alpha is carried over" in translate.stdout
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: cycletools" in capsys.readouterr().out
+
+
+def test_translate_needs_a_generator():
+    result = run("translate", "x.png")
+    assert result.returncode == 2
+    assert "one of the arguments --weights --run is required" in result.stderr
+
+
+def test_cli_import_does_not_load_torch():
+    code = "import sys, cycletools.cli.main; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False"
+
+
+def test_fast_recipe_runs_on_cpu(tmp_path, shapes_dataset):
+    result = run("train", "--data", str(shapes_dataset), "--name", "fast", "--out", str(tmp_path), "--recipe",
+                 "fast", "--batch-size", "2", "--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4",
+                 "--blocks", "1", "--max-steps", "2", "--log-every", "1")
+    assert result.returncode == 0, result.stderr
+    assert "recipe fast" in result.stderr and "batch 2" in result.stderr
+    rows = (tmp_path / "fast" / "losses.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2
+    assert all(float(v) == float(v) for row in rows for v in row.split(",")[4:])  # no NaN
