@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_shapes_dataset
+from cycletools.data.toy import make_shapes_dataset
 from cycletools.data.unpaired import EpochPlan, UnpairedImages
 from cycletools.errors import CycletoolsError
 from cycletools.training.config import TrainConfig, resolve_config
@@ -221,7 +221,7 @@ def test_existing_run_needs_resume_and_resume_refuses_arch_changes(tmp_path: Pat
 
 @pytest.mark.parametrize("problem", ["missing_B", "empty_A", "missing_data"])
 def test_unusable_datasets_are_refused(tmp_path: Path, problem: str):
-    data = make_shapes_dataset(tmp_path / "d", count=2, test=False)
+    data = make_shapes_dataset(tmp_path / "d", count=2, test_count=0)
     if problem == "missing_B":
         for f in (data / "trainB").iterdir():
             f.unlink()
@@ -240,7 +240,7 @@ def test_unusable_datasets_are_refused(tmp_path: Path, problem: str):
 
 
 def test_corrupt_training_images_are_skipped_with_a_warning(tmp_path: Path, recwarn):
-    data = make_shapes_dataset(tmp_path / "d", count=4, test=False)
+    data = make_shapes_dataset(tmp_path / "d", count=4, test_count=0)
     (data / "trainA" / "square_001.png").write_bytes(b"garbage")
     (data / "trainB" / "notes.txt").write_text("not an image")
     trainer = CycleGANTrainer(tiny_config(data, tmp_path / "runs", max_steps=8), progress=False)

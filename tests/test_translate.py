@@ -223,3 +223,15 @@ def test_input_is_never_overwritten(tmp_path: Path, tiny_generator_file: Path):
     assert result.returncode == 1
     assert "refusing to overwrite the input" in result.stderr
     assert image.read_bytes() == before
+
+
+def test_bf16_precision_stays_close_and_fp16_needs_cuda(tiny_generator_file: Path):
+    from cycletools.errors import CycletoolsError
+
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    full = Translator.from_file(tiny_generator_file, device="cpu").translate_tensor(x)
+    half = Translator.from_file(tiny_generator_file, device="cpu", precision="bf16").translate_tensor(x)
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    assert 0 < float((half - full).abs().mean()) < 0.02
+    with pytest.raises(CycletoolsError, match="fp16 precision needs a CUDA device"):
+        Translator.from_file(tiny_generator_file, device="cpu", precision="fp16")

@@ -28,6 +28,9 @@ def add_parser(commands) -> None:
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
     parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
+                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
     parser.set_defaults(handler=run_translate)
 
 
@@ -73,9 +76,9 @@ def run_translate(args: argparse.Namespace) -> int:
     single = len(inputs) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     targets = plan_outputs(inputs, args.output, single)
     if args.weights:
-        translator = Translator.from_file(args.weights, device=args.device)
+        translator = Translator.from_file(args.weights, device=args.device, precision=args.precision)
     else:
-        translator = Translator.from_run(args.run, args.direction, device=args.device)
+        translator = Translator.from_run(args.run, args.direction, device=args.device, precision=args.precision)
 
     done, failed = 0, 0
     bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)

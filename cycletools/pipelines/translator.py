@@ -22,6 +22,20 @@ MULTIPLE = 4     # two stride-2 downsamplings
 MIN_SIDE = 8     # the residual blocks' reflection padding needs at least 2x2 after downsampling
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → fp16 on CUDA, fp32 elsewhere; fp16 needs CUDA (CPU kernels are slow or missing)."""
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision not in PRECISIONS:
+        raise CycletoolsError(f"precision must be auto, {', '.join(PRECISIONS)}; not {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise CycletoolsError("fp16 precision needs a CUDA device; use bf16 or fp32 on the CPU")
+    return precision
+
+
 def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> torch.Tensor:
     """Pad right/bottom by reflection so H and W are multiples of ``multiple`` (and >= ``minimum``).
 
@@ -56,21 +70,23 @@ class Translator:
     """
 
     def __init__(self, generator: nn.Module, device: str | torch.device | None = None,
-                 config: dict[str, Any] | None = None, source: str | None = None):
+                 config: dict[str, Any] | None = None, source: str | None = None, precision: str = "auto"):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.generator = generator.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)
         self.config = dict(config or getattr(generator, "config", {}))
         self.source = source
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "Translator":
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None,
+                  precision: str = "auto") -> "Translator":
         """Load any generator file: the project's safetensors or an official ``.pth``."""
         generator, config = load_generator(path)
-        return cls(generator, device=device, config=config, source=str(path))
+        return cls(generator, device=device, config=config, source=str(path), precision=precision)
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
-                 device: str | torch.device | None = None) -> "Translator":
+                 device: str | torch.device | None = None, precision: str = "auto") -> "Translator":
         """Load the ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
         if direction not in DIRECTIONS:
             raise CycletoolsError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -81,7 +97,7 @@ class Translator:
         if not path.is_file():
             raise CycletoolsError(f"{run_dir}: no {direction} weights yet ({path} is written at the end of "
                                   "each epoch)")
-        return cls.from_file(path, device=device)
+        return cls.from_file(path, device=device, precision=precision)
 
     @torch.inference_mode()
     def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
@@ -90,7 +106,9 @@ class Translator:
             raise ValueError(f"expected an Nx{self.config.get('input_nc', 3)}xHxW batch, got {tuple(batch.shape)}")
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch.to(self.device, torch.float32))
-        output = self.generator(padded)
+        dtype = PRECISIONS[self.precision]
+        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            output = self.generator(padded)
         return output[..., :height, :width].float()
 
     @overload
