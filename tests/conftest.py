@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,12 @@ from cycletools.data.toy import make_shapes_dataset
 
 def shared_root() -> Path:
     return Path(os.environ.get("CYCLETOOLS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``cycletools ARGS...`` in a fresh interpreter; returns the completed process."""
+    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture

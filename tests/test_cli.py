@@ -6,11 +6,8 @@ import subprocess
 import sys
 
 import cycletools
+from conftest import run_cli as run
 from cycletools.cli.main import main
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_version_and_help():

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_cli
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.data.unpaired import EpochPlan, UnpairedImages
 from cycletools.errors import CycletoolsError
@@ -39,11 +40,6 @@ def model_tensors(trainer: CycleGANTrainer) -> dict[str, torch.Tensor]:
         for index, state in getattr(trainer, name).state_dict()["state"].items():
             tensors.update({f"{name}.{index}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
     return tensors
-
-
-def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
 
 
 # ---------------------------------------------------------------- recipe pieces
@@ -249,3 +245,28 @@ def test_corrupt_training_images_are_skipped_with_a_warning(tmp_path: Path, recw
     assert result.global_step == 8
     messages = [str(w.message) for w in recwarn]
     assert any("square_001.png" in m and "skipping unreadable training image" in m for m in messages)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_step_saves_and_resumes(tmp_path: Path, shapes_dataset: Path):
+    args = ["train", "--data", str(shapes_dataset), "--name", "run", "--out", str(tmp_path), "--size", "32",
+            "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--epochs", "30",
+            "--epochs-decay", "0", "--workers", "1", "--device", "cpu"]
+    process = subprocess.Popen([sys.executable, "-m", "cycletools", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    weights = tmp_path / "run" / "weights" / "a2b.safetensors"
+    deadline = time.time() + 120
+    while time.time() < deadline and not weights.exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "(interrupted); checkpoint saved" in stdout and "--resume" in stdout
+    state = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=True)
+    assert 6 <= state["global_step"] < 180
+    assert f"stopped at step {state['global_step']} " in stdout
+    resumed = run_cli("train", "--name", "run", "--out", str(tmp_path), "--resume", "--max-steps",
+                      str(state["global_step"] + 2))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"stopped at step {state['global_step'] + 2} (--max-steps reached)" in resumed.stdout

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_cli
 from cycletools.data.images import split_alpha
 from cycletools.pipelines.translator import Translator, pad_to_multiple
 
@@ -25,11 +24,6 @@ def translator(tiny_generator_file: Path) -> Translator:
 def random_rgb(width: int, height: int, seed: int = 0) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
 
 
 @pytest.mark.parametrize("width,height", SIZES)

@@ -79,6 +79,11 @@ def distributed_context() -> DistributedContext:
                               world_size=dist.get_world_size())
 
 
+def _ignore_interrupts(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops cleanly after the step."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class StopRequest:
     """Turns the first Ctrl-C / SIGTERM into a request to stop after the current step."""
 
@@ -168,6 +173,7 @@ class CycleGANTrainer:
             workers = min(8, max(1, (os.cpu_count() or 2) - 1)) if self.device.type == "cuda" else 0
         return DataLoader(self.dataset, batch_size=config.batch_size, sampler=self.sampler,
                           num_workers=workers, pin_memory=self.device.type == "cuda",
+                          worker_init_fn=_ignore_interrupts if workers > 0 else None,
                           persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
                           drop_last=False)
 
@@ -371,9 +377,9 @@ class CycleGANTrainer:
                     loss_sum.zero_()
                     since_log, log_clock = 0, time.perf_counter()
                 at_limit = config.max_steps is not None and self.global_step >= config.max_steps
-                # Under DDP, ranks agree on a stop only at logging steps (it costs a sync).
-                if at_limit or (since_log == 0 and self._stop_agreed(stop.requested)) \
-                        or (not self.ctx.enabled and stop.requested):
+                # Under DDP, ranks agree on a stop only at logging steps (agreeing costs a sync).
+                may_stop = since_log == 0 or not self.ctx.enabled
+                if at_limit or (may_stop and self._stop_agreed(stop.requested)):
                     if self.step_in_epoch == steps:
                         break  # the end of the epoch is handled below
                     self.save()
