@@ -23,6 +23,10 @@ _LAZY = {
     "load_generator": "cycletools.weights",
     "save_generator": "cycletools.weights",
     "CycletoolsError": "cycletools.errors",
+    "DomainSpec": "cycletools.domains",
+    "WeightsSource": "cycletools.domains",
+    "hookimpl": "cycletools.hookspecs",
+    "get_registry": "cycletools.registry",
 }
 
 __all__ = ["__version__", *_LAZY]

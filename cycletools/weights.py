@@ -8,12 +8,11 @@ tensors and plain containers (``torch.load(..., weights_only=True)``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -55,15 +54,26 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     return _state_dict_from_object(obj, path), None
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata in a safetensors header ({} for other files)."""
+    if Path(path).suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+            return dict(handle.metadata() or {})
+    except Exception as exc:
+        raise CycletoolsError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    from safetensors.torch import load_file
+
+    metadata = read_metadata(path)
+    try:
         state_dict = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
+    except Exception as exc:
         raise CycletoolsError(f"{path}: not a readable safetensors file ({exc})") from None
     config = None
     if CONFIG_KEY in metadata:
@@ -110,12 +120,26 @@ def load_into(generator: nn.Module, state_dict: dict[str, torch.Tensor], path: s
     generator.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()}, strict=True)
 
 
-def load_generator(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the generator a weights file describes and load it; returns ``(model, config)`` in eval mode."""
+WeightsAdapter = Callable[[dict[str, torch.Tensor]], "tuple[dict[str, torch.Tensor], dict[str, Any]] | None"]
+
+
+def load_generator(path: str | os.PathLike,
+                   adapters: Mapping[str, WeightsAdapter] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the generator a weights file describes and load it; returns ``(model, config)`` in eval mode.
+
+    A state_dict that is not in the official layout is offered to each of ``adapters``
+    (from plugins) in turn; the first that recognises it maps it onto a known architecture.
+    """
     state_dict, config = read_weights_file(path)
     state_dict = clean_state_dict(state_dict)
     if config is None:
-        config = infer_config(state_dict, path)
+        try:
+            config = infer_config(state_dict, path)
+        except CycletoolsError:
+            adapted = _adapt(state_dict, adapters or {}, path)
+            if adapted is None:
+                raise
+            state_dict, config = adapted
     try:
         generator = build_generator(config)
     except (TypeError, ValueError) as exc:
@@ -124,9 +148,25 @@ def load_generator(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     return generator.eval(), config
 
 
+def _adapt(state_dict: dict[str, torch.Tensor], adapters: Mapping[str, WeightsAdapter],
+           path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    for name, adapter in adapters.items():
+        try:
+            result = adapter(dict(state_dict))
+        except Exception as exc:
+            warnings.warn(f"weights adapter {name!r} failed on {path}: {exc}", stacklevel=3)
+            continue
+        if result is not None:
+            return result
+    return None
+
+
 def save_generator(generator: nn.Module, path: str | os.PathLike, config: dict[str, Any] | None = None,
-                   half: bool = False) -> Path:
-    """Save as safetensors with the architecture embedded, atomically; ``half`` stores fp16."""
+                   half: bool = False, metadata: Mapping[str, str] | None = None) -> Path:
+    """Save as safetensors with the architecture embedded, atomically; ``half`` stores fp16.
+
+    ``metadata`` adds string entries (e.g. where the weights came from) to the file's header.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -134,14 +174,5 @@ def save_generator(generator: nn.Module, path: str | os.PathLike, config: dict[s
     tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
                for k, v in generator.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={CONFIG_KEY: json.dumps(config, sort_keys=True)})
+        save_file(tensors, str(tmp), metadata={**(metadata or {}), CONFIG_KEY: json.dumps(config, sort_keys=True)})
     return path
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (recorded in reports so results can be traced to weights)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

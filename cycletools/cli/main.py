@@ -7,14 +7,16 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import train, translate
+from cycletools.cli import plugins, train, translate, weights
 
-SUBCOMMANDS = (train, translate)
+SUBCOMMANDS = (train, translate, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra
   cycletools translate photo.jpg --run runs/horse2zebra --direction a2b -o zebra.png
   cycletools translate photos/ --weights horse2zebra.pth -o zebras/
+  cycletools plugins
+  cycletools translate horse.jpg --plugin horse2zebra --download -o zebra.png
 
 Run 'cycletools COMMAND --help' for the options of each command."""
 
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for module in SUBCOMMANDS:
         module.add_parser(commands)
+    from cycletools.registry import get_registry
+
+    get_registry().add_commands(commands)
     return parser
 
 
@@ -37,12 +42,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    warnings.showwarning = _show_warning
     from cycletools.errors import CycletoolsError
 
     try:

@@ -28,6 +28,8 @@ def add_parser(commands) -> None:
                                  argument_default=S)
     run = parser.add_argument_group("run")
     run.add_argument("--data", metavar="DIR", help="dataset folder with trainA/ and trainB/ (testA/, testB/ optional)")
+    run.add_argument("--plugin", metavar="DOMAIN", help="start from a registered domain's recipe (e.g. monet2photo "
+                     "turns on identity loss); flags override it; the run name defaults to DOMAIN")
     run.add_argument("--name", metavar="RUN", help="run name; the run folder is OUT/RUN")
     run.add_argument("--out", metavar="DIR", help="folder that holds runs (default: runs)")
     run.add_argument("--config", metavar="FILE", help="TOML/YAML file of settings; flags override it")
@@ -78,7 +80,13 @@ def run_train(args: argparse.Namespace) -> int:
     from cycletools.training.config import read_config_file, resolve_config
     from cycletools.training.trainer import CycleGANTrainer
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "handler", "resume", "config")}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "handler", "resume", "config", "plugin")}
+    plugin = getattr(args, "plugin", None)
+    if plugin:
+        from cycletools.registry import get_registry
+
+        spec = get_registry().domain(plugin)
+        flags.setdefault("name", spec.name)
     if args.resume:
         if "name" not in flags:
             raise CycletoolsError("--resume needs --name RUN (and --out DIR if not runs)")
@@ -90,7 +98,9 @@ def run_train(args: argparse.Namespace) -> int:
         for required in ("data", "name"):
             if required not in flags and not getattr(args, "config", None):
                 raise CycletoolsError(f"--{required} is required")
-        config = resolve_config(flags, getattr(args, "config", None), cuda_available=torch.cuda.is_available())
+        base = dict(spec.train_defaults) if plugin else None
+        config = resolve_config(flags, getattr(args, "config", None), cuda_available=torch.cuda.is_available(),
+                                base=base)
         if not config.data:
             raise CycletoolsError("--data is required (or 'data' in the config file)")
         trainer = CycleGANTrainer(config)
@@ -107,6 +117,8 @@ def run_train(args: argparse.Namespace) -> int:
     weights = ", ".join(str(p) for p in result.weights.values())
     if result.finished:
         print(f"finished {result.epoch} epochs ({result.global_step} steps); weights: {weights}")
+        if plugin:
+            print(f"use them as {plugin}'s weights: cycletools weights import {trainer.run_dir} --plugin {plugin}")
         return 0
     hint = f"cycletools train --name {config.name} --out {config.out} --resume"
     limit = config.max_steps is not None and result.global_step >= config.max_steps

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = """Translate images with a generator: a project weights file (.safetensors), an official
-CycleGAN .pth file (architecture inferred from its shapes), or a training run folder.
+HELP = """Translate images with a generator: a registered domain (--plugin, see 'cycletools plugins'),
+a project weights file (.safetensors), an official CycleGAN .pth file (architecture inferred
+from its shapes), or a training run folder.
 
 Each output has exactly its input's width and height, whatever the mode (greyscale, palette,
 16-bit, RGBA: alpha is carried over unchanged) or EXIF orientation (outputs are stored upright).
@@ -20,11 +21,17 @@ def add_parser(commands) -> None:
     parser = commands.add_parser("translate", help="translate images with a trained generator",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
-    source.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
+    parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
+                        "come from --weights, else bundled, else the cache, else --download")
+    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
+    parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
     parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
                         help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
+    parser.add_argument("--download", action="store_true",
+                        help="with --plugin: download the domain's weights if they are not here yet")
+    parser.add_argument("--size", metavar="N|native", default=None,
+                        help="translate with the shorter side scaled to N pixels, then scale back to the "
+                             "input's size (default: the plugin's recommended size with --plugin, else native)")
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
     parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
@@ -63,22 +70,50 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
     return targets
 
 
+def parse_size(value: str | None) -> int | None | str:
+    """``None`` → "auto", ``native`` → None, else a positive pixel count."""
+    from cycletools.errors import CycletoolsError
+
+    if value is None:
+        return "auto"
+    if value == "native":
+        return None
+    if not value.isdigit() or int(value) < 8:
+        raise CycletoolsError(f"--size takes a number of pixels (at least 8) or 'native', not {value!r}")
+    return int(value)
+
+
+def load_translator(args: argparse.Namespace):
+    """The Translator that --plugin / --weights / --run name (shared by commands that translate)."""
+    from cycletools.errors import CycletoolsError
+    from cycletools.pipelines.translator import Translator
+
+    if sum(bool(x) for x in (args.plugin, args.run, args.weights and not args.plugin)) != 1:
+        raise CycletoolsError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
+                              "(--weights may also go with --plugin)")
+    size = parse_size(args.size)
+    options = {"device": args.device, "precision": args.precision}
+    if args.plugin:
+        return Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
+                                      working_size=size, **options)
+    translator = (Translator.from_file(args.weights, **options) if args.weights
+                  else Translator.from_run(args.run, args.direction, **options))
+    translator.working_size = None if size == "auto" else size
+    return translator
+
+
 def run_translate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from cycletools.data.images import expand_inputs, open_image, save_image
     from cycletools.errors import CycletoolsError
-    from cycletools.pipelines.translator import Translator
 
+    translator = load_translator(args)
     inputs, skipped = expand_inputs(args.inputs)
     if not inputs:
         raise CycletoolsError("no images to translate" + (f" ({skipped} non-image files skipped)" if skipped else ""))
     single = len(inputs) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     targets = plan_outputs(inputs, args.output, single)
-    if args.weights:
-        translator = Translator.from_file(args.weights, device=args.device, precision=args.precision)
-    else:
-        translator = Translator.from_run(args.run, args.direction, device=args.device, precision=args.precision)
 
     done, failed = 0, 0
     bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)

@@ -8,7 +8,7 @@ keys line up with this module's ``state_dict``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -105,23 +105,9 @@ class ResnetGenerator(nn.Module):
                 "ngf": int(stem.shape[0]), "n_blocks": n_blocks}
 
 
-GeneratorFactory = Callable[..., nn.Module]
-
-_ARCHITECTURES: dict[str, GeneratorFactory] = {"resnet": ResnetGenerator}
-
-
-def generator_architectures() -> dict[str, GeneratorFactory]:
-    """The generator architectures known by name (``arch`` in a weights file's config)."""
-    return dict(_ARCHITECTURES)
-
-
 def build_generator(config: dict[str, Any]) -> nn.Module:
     """Build a generator from a config such as ``{"arch": "resnet", "ngf": 64, "n_blocks": 9}``."""
+    from cycletools.architectures import get_factory
+
     options = dict(config)
-    arch = options.pop("arch", "resnet")
-    try:
-        factory = _ARCHITECTURES[arch]
-    except KeyError:
-        known = ", ".join(sorted(_ARCHITECTURES))
-        raise ValueError(f"unknown generator architecture {arch!r} (known: {known})") from None
-    return factory(**options)
+    return get_factory(options.pop("arch", "resnet"))(**options)

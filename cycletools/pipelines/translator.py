@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence, overload
+from typing import TYPE_CHECKING, Any, Sequence, overload
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from cycletools.data.images import split_alpha
 from cycletools.errors import CycletoolsError
 from cycletools.utils.devices import resolve_device
 from cycletools.weights import load_generator
+
+if TYPE_CHECKING:
+    from cycletools.domains import DomainSpec
 
 DIRECTIONS = ("a2b", "b2a")
 MULTIPLE = 4     # two stride-2 downsamplings
@@ -70,10 +73,15 @@ class Translator:
     """
 
     def __init__(self, generator: nn.Module, device: str | torch.device | None = None,
-                 config: dict[str, Any] | None = None, source: str | None = None, precision: str = "auto"):
+                 config: dict[str, Any] | None = None, source: str | None = None, precision: str = "auto",
+                 working_size: int | None = None, domain: "DomainSpec | None" = None):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.generator = generator.to(self.device).eval()
         self.precision = resolve_precision(precision, self.device)
+        if working_size is not None and working_size < MIN_SIDE:
+            raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
+        self.working_size = working_size
+        self.domain = domain
         self.config = dict(config or getattr(generator, "config", {}))
         self.source = source
 
@@ -98,6 +106,27 @@ class Translator:
             raise CycletoolsError(f"{run_dir}: no {direction} weights yet ({path} is written at the end of "
                                   "each epoch)")
         return cls.from_file(path, device=device, precision=precision)
+
+    @classmethod
+    def from_plugin(cls, name: str, weights: str | os.PathLike | None = None, download: bool = False,
+                    device: str | torch.device | None = None, precision: str = "auto",
+                    working_size: int | None | str = "auto") -> "Translator":
+        """Load a registered domain by name (``cycletools plugins`` lists them).
+
+        Weights come from ``weights`` when given, else the plugin's bundled file, else the
+        user cache, else (only with ``download=True``) its download source. ``working_size``
+        ``"auto"`` uses the domain's recommended inference size; ``None`` translates at native size.
+        """
+        from cycletools import store
+        from cycletools.registry import get_registry
+
+        registry = get_registry()
+        spec = registry.domain(name)
+        path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters)
+        generator, config = load_generator(path, registry.adapters)
+        size = spec.inference_size if working_size == "auto" else working_size
+        return cls(generator, device=device, config=config, source=str(path), precision=precision,
+                   working_size=size, domain=spec)
 
     @torch.inference_mode()
     def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
@@ -127,7 +156,24 @@ class Translator:
 
     def translate_image(self, image: Image.Image) -> Image.Image:
         rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
+        size = rgb.size
+        if self.domain is not None and self.domain.preprocess is not None:
+            rgb = self.domain.preprocess(rgb).convert("RGB")
+        working = self._working_resolution(rgb.size)
+        if working != rgb.size:
+            rgb = rgb.resize(working, Image.Resampling.BICUBIC)
         output = tensor_to_image(self.translate_tensor(image_to_tensor(rgb))[0])
+        if self.domain is not None and self.domain.postprocess is not None:
+            output = self.domain.postprocess(output).convert("RGB")
+        if output.size != size:
+            output = output.resize(size, Image.Resampling.BICUBIC)
         if alpha is not None:
             output.putalpha(alpha)
         return output
+
+    def _working_resolution(self, size: tuple[int, int]) -> tuple[int, int]:
+        """Scale so the shorter side is ``working_size`` (aspect kept); native size when unset."""
+        if self.working_size is None:
+            return size
+        scale = self.working_size / min(size)
+        return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))

@@ -1,0 +1,108 @@
+"""What a domain pair is: the typed spec that plugins register."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from cycletools.errors import CycletoolsError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+FAMILIES = {
+    "season": "season transfer",
+    "object": "object transfiguration",
+    "painting": "painting ↔ photo",
+}
+if TYPE_CHECKING:
+    from PIL import Image
+
+DEFAULT_ARCHITECTURE = {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": 64, "n_blocks": 9}
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A place the domain's generator can be downloaded from (on explicit request only)."""
+
+    url: str
+    sha256: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        suffix = Path(self.url.split("?", 1)[0]).suffix
+        return suffix if suffix in (".pth", ".pt", ".safetensors") else ".pth"
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """One translation direction between two image domains, e.g. horse → zebra.
+
+    ``run_direction`` says which generator of a training run on this pair's dataset
+    (trainA → trainB is ``a2b``) implements this domain; ``train_defaults`` are the
+    recipe overrides ``cycletools train --plugin NAME`` starts from (flags override them).
+    """
+
+    name: str
+    title: str
+    family: str
+    source: str
+    target: str
+    description: str = ""
+    reverse: str | None = None
+    architecture: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_ARCHITECTURE))
+    sources: tuple[WeightsSource, ...] = ()
+    bundled: Path | None = None
+    run_direction: str = "a2b"
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
+    inference_size: int | None = None
+    dataset: str | None = None
+    preprocess: Callable[["Image.Image"], "Image.Image"] | None = None
+    postprocess: Callable[["Image.Image"], "Image.Image"] | None = None
+
+    @property
+    def family_title(self) -> str:
+        return FAMILIES.get(self.family, self.family)
+
+    def architecture_summary(self) -> str:
+        arch = dict(self.architecture)
+        if arch.get("arch") == "resnet":
+            return f"resnet ngf={arch.get('ngf', 64)} blocks={arch.get('n_blocks', 9)}"
+        return arch.get("arch", "?")
+
+
+def validate_spec(spec: Any, architectures: list[str]) -> DomainSpec:
+    """Check a registered spec; raise CycletoolsError saying what is wrong."""
+    from cycletools.training.config import FIELD_NAMES
+
+    if not isinstance(spec, DomainSpec):
+        raise CycletoolsError(f"registered {type(spec).__name__} instead of a DomainSpec")
+    problems = []
+    if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name):
+        problems.append(f"name {spec.name!r} must be 1-64 lowercase letters, digits, '_' or '-'")
+    for attr in ("title", "family", "source", "target"):
+        if not isinstance(getattr(spec, attr), str) or not getattr(spec, attr).strip():
+            problems.append(f"{attr} must be a non-empty string")
+    if spec.reverse is not None and (not isinstance(spec.reverse, str) or not NAME_PATTERN.match(spec.reverse)):
+        problems.append(f"reverse {spec.reverse!r} is not a valid domain name")
+    arch = dict(spec.architecture) if isinstance(spec.architecture, Mapping) else {}
+    if arch.get("arch") not in architectures:
+        problems.append(f"unknown architecture {arch.get('arch')!r} (known: {', '.join(sorted(architectures))})")
+    if spec.run_direction not in ("a2b", "b2a"):
+        problems.append("run_direction must be a2b or b2a")
+    unknown = sorted(set(spec.train_defaults) - FIELD_NAMES) if isinstance(spec.train_defaults, Mapping) else ["?"]
+    if unknown:
+        problems.append(f"unknown training settings in train_defaults: {', '.join(unknown)}")
+    for source in spec.sources:
+        if not isinstance(source, WeightsSource) or not source.url.startswith(("http://", "https://", "file://")):
+            problems.append(f"weights source {source!r} needs an http(s) or file URL")
+        elif source.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", source.sha256):
+            problems.append(f"sha256 of {source.url} must be 64 lowercase hex digits")
+    if spec.inference_size is not None and (not isinstance(spec.inference_size, int) or spec.inference_size < 8):
+        problems.append("inference_size must be an integer of at least 8")
+    for hook in ("preprocess", "postprocess"):
+        if getattr(spec, hook) is not None and not callable(getattr(spec, hook)):
+            problems.append(f"{hook} must be callable")
+    if problems:
+        raise CycletoolsError(f"invalid domain {getattr(spec, 'name', '?')!r}: " + "; ".join(problems))
+    return spec

@@ -1,0 +1,217 @@
+"""The weights manager: where a domain's generator comes from, and fetching it on request.
+
+Resolution order for a domain: an explicit file (the caller's), the plugin's bundled
+file, the user cache (``$CYCLETOOLS_HOME/weights``, default ``~/.cache/cycletools/weights``),
+then a download — only when asked for. Downloads go to a temporary file, are checked
+(pinned SHA-256, else the checksum recorded at the first download) and validated as a
+generator before an atomic rename, so the cache never holds a partial or foreign file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from cycletools import __version__
+from cycletools.domains import DomainSpec, WeightsSource
+from cycletools.errors import CycletoolsError
+from cycletools.utils.atomic import atomic_path, atomic_write_text
+from cycletools.utils.files import file_sha256
+
+HOME_ENV = "CYCLETOOLS_HOME"
+CHUNK = 1 << 20
+
+
+def home() -> Path:
+    """The user's cycletools folder: ``$CYCLETOOLS_HOME`` or ``~/.cache/cycletools``."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "cycletools")
+
+
+def cache_dir() -> Path:
+    return home() / "weights"
+
+
+def local_file(spec: DomainSpec) -> Path:
+    """Where imported or locally trained weights of a domain live (project format)."""
+    return cache_dir() / f"{spec.name}.safetensors"
+
+
+def downloaded_file(spec: DomainSpec, source: WeightsSource) -> Path:
+    """Where a download of ``source`` is kept, under its original format."""
+    return cache_dir() / f"{spec.name}{source.suffix}"
+
+
+@dataclass
+class WeightsStatus:
+    state: str  # bundled | cached | downloadable | missing
+    path: Path | None = None
+    url: str | None = None
+
+
+def cached_path(spec: DomainSpec) -> Path | None:
+    candidates = [local_file(spec)] + [downloaded_file(spec, source) for source in spec.sources]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def status(spec: DomainSpec) -> WeightsStatus:
+    """Where this domain's weights would come from right now (no network access)."""
+    url = spec.sources[0].url if spec.sources else None
+    if spec.bundled is not None and Path(spec.bundled).is_file():
+        return WeightsStatus("bundled", Path(spec.bundled), url)
+    cached = cached_path(spec)
+    if cached is not None:
+        return WeightsStatus("cached", cached, url)
+    return WeightsStatus("downloadable" if url else "missing", None, url)
+
+
+def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
+            adapters: Mapping[str, Callable] | None = None) -> Path:
+    """The weights file to use for ``spec``: bundled, else cached (checksum verified), else downloaded
+    when ``download`` is true; otherwise an error saying how to get it."""
+    current = status(spec)
+    if current.state == "bundled":
+        return current.path
+    if current.state == "cached":
+        verify_checksum(spec, current.path)
+        return current.path
+    if download and spec.sources:
+        return fetch(spec, progress=progress, adapters=adapters)
+    if spec.sources:
+        raise CycletoolsError(f"no weights for {spec.name} yet: fetch them with 'cycletools weights fetch "
+                              f"{spec.name}' (or add --download), which downloads {spec.sources[0].url} to "
+                              f"{downloaded_file(spec, spec.sources[0])}")
+    raise CycletoolsError(f"no weights for {spec.name}: train them (cycletools train --plugin {spec.name} "
+                          f"--data DIR) and import the run with 'cycletools weights import RUN_DIR --plugin "
+                          f"{spec.name}', or place a generator at {local_file(spec)}")
+
+
+# ----------------------------------------------------------------- checksums
+def _checksums_path() -> Path:
+    return cache_dir() / "checksums.json"
+
+
+def _read_checksums() -> dict[str, str]:
+    try:
+        return json.loads(_checksums_path().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def record_checksum(path: Path, digest: str) -> None:
+    checksums = _read_checksums()
+    checksums[path.name] = digest
+    atomic_write_text(_checksums_path(), json.dumps(checksums, indent=2, sort_keys=True) + "\n")
+
+
+def verify_checksum(spec: DomainSpec, path: Path) -> None:
+    """Compare a cached file with its pinned or first-recorded SHA-256."""
+    pinned = {downloaded_file(spec, s).name: s.sha256 for s in spec.sources if s.sha256}
+    expected = pinned.get(path.name) or _read_checksums().get(path.name)
+    if expected is None:
+        return
+    actual = file_sha256(path)
+    if actual != expected:
+        raise CycletoolsError(f"{path} does not match its checksum (expected {expected[:12]}…, found "
+                              f"{actual[:12]}…): delete it and run 'cycletools weights fetch {spec.name}'")
+
+
+# ----------------------------------------------------------------- fetching and importing
+def fetch(spec: DomainSpec, force: bool = False, progress: bool = True,
+          adapters: Mapping[str, Callable] | None = None) -> Path:
+    """Download the domain's weights into the cache (unless a verified copy is there already)."""
+    if not spec.sources:
+        raise CycletoolsError(f"{spec.name} names no download source for its weights")
+    source = spec.sources[0]
+    target = downloaded_file(spec, source)
+    if target.is_file() and not force:
+        verify_checksum(spec, target)
+        return target
+
+    def validate(path: Path) -> None:
+        from cycletools.weights import load_generator
+
+        try:
+            load_generator(path, adapters)
+        except CycletoolsError as exc:
+            raise CycletoolsError(f"{source.url} did not give a usable generator ({exc})") from None
+
+    digest = download(source.url, target, source.sha256, progress=progress, validate=validate,
+                      hint=f"'cycletools weights import FILE --plugin {spec.name}'")
+    record_checksum(target, digest)
+    return target
+
+
+def download(url: str, target: Path, sha256: str | None = None, progress: bool = True,
+             validate: Callable[[Path], Any] | None = None, hint: str | None = None) -> str:
+    """Download ``url`` to ``target`` atomically; returns the file's SHA-256.
+
+    Any failure (offline, HTTP error, interrupted transfer, checksum mismatch, invalid
+    content) raises one CycletoolsError naming the URL and where to place the file by hand;
+    ``target`` is then untouched.
+    """
+    from tqdm.auto import tqdm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    manual = f"download it by other means and place it at {target}" + (f" (or use {hint})" if hint else "")
+    request = urllib.request.Request(url, headers={"User-Agent": f"cycletools/{__version__}"})
+    with atomic_path(target) as tmp:
+        try:
+            response = urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as exc:
+            raise CycletoolsError(f"cannot download {url}: the server answered {exc.code} {exc.reason}; "
+                                  f"{manual}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CycletoolsError(f"cannot download {url} ({reason}; offline?); {manual}") from None
+        total = int(response.headers.get("Content-Length") or 0)
+        digest, received = hashlib.sha256(), 0
+        try:
+            with response, open(tmp, "wb") as out, tqdm(total=total or None, unit="B", unit_scale=True,
+                                                       desc=target.name, disable=not progress) as bar:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        except (http.client.HTTPException, OSError) as exc:
+            raise CycletoolsError(f"download of {url} was interrupted after {received} bytes ({exc}); "
+                                  f"nothing was saved; try again or {manual}") from None
+        if total and received != total:
+            raise CycletoolsError(f"download of {url} was interrupted ({received} of {total} bytes); "
+                                  f"nothing was saved; try again or {manual}")
+        found = digest.hexdigest()
+        if sha256 and found != sha256:
+            raise CycletoolsError(f"download of {url} does not match its checksum (expected {sha256[:12]}…, got "
+                                  f"{found[:12]}…); nothing was saved")
+        if validate is not None:
+            validate(tmp)
+    return found
+
+
+def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
+                   adapters: Mapping[str, Callable] | None = None) -> Path:
+    """Convert a generator file or a training run into the cache, as this domain's local weights."""
+    from cycletools.weights import load_generator, save_generator
+
+    source = Path(source)
+    if source.is_dir():
+        direction = direction or spec.run_direction
+        run_weights = source / "weights" / f"{direction}.safetensors"
+        if not run_weights.is_file():
+            raise CycletoolsError(f"{source} is not a training run with {direction} weights "
+                                  f"(no {run_weights})")
+        source = run_weights
+    generator, config = load_generator(source, adapters)
+    target = local_file(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_generator(generator, target, config, metadata={"cycletools.domain": spec.name,
+                                                        "cycletools.imported_from": str(source.resolve())})
+    record_checksum(target, file_sha256(target))
+    return target
