@@ -15,7 +15,7 @@ def test_version_and_help():
     assert version.returncode == 0 and version.stdout.strip() == f"cycletools {cycletools.__version__}"
     top = run("--help")
     assert top.returncode == 0
-    for command in ("train", "translate"):
+    for command in ("train", "translate", "plugins", "weights"):
         assert command in top.stdout
     train = run("train", "--help")
     assert train.returncode == 0
@@ -33,11 +33,13 @@ def test_no_command_prints_help_and_exits_2(capsys):
 def test_translate_needs_a_generator():
     result = run("translate", "x.png")
     assert result.returncode == 2
-    assert "one of the arguments --weights --run is required" in result.stderr
+    assert "name the generator with one of --plugin NAME, --weights FILE or --run DIR" in result.stderr
+    both = run("translate", "x.png", "--run", "r", "--weights", "w.pth")
+    assert both.returncode == 2
 
 
-def test_cli_import_does_not_load_torch():
-    code = "import sys, cycletools.cli.main; print('torch' in sys.modules)"
+def test_cli_parser_with_plugins_does_not_load_torch():
+    code = "import sys, cycletools.cli.main as m; m.build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False"
 

@@ -48,10 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from cycletools.errors import CycletoolsError
+    from cycletools.errors import CycletoolsError, UsageError
 
     try:
         return int(args.handler(args) or 0)
+    except UsageError as exc:
+        print(f"cycletools {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except CycletoolsError as exc:
         print(f"cycletools: error: {exc}", file=sys.stderr)
         return 1

@@ -72,24 +72,24 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
 
 def parse_size(value: str | None) -> int | None | str:
     """``None`` → "auto", ``native`` → None, else a positive pixel count."""
-    from cycletools.errors import CycletoolsError
+    from cycletools.errors import UsageError
 
     if value is None:
         return "auto"
     if value == "native":
         return None
     if not value.isdigit() or int(value) < 8:
-        raise CycletoolsError(f"--size takes a number of pixels (at least 8) or 'native', not {value!r}")
+        raise UsageError(f"--size takes a number of pixels (at least 8) or 'native', not {value!r}")
     return int(value)
 
 
 def load_translator(args: argparse.Namespace):
     """The Translator that --plugin / --weights / --run name (shared by commands that translate)."""
-    from cycletools.errors import CycletoolsError
+    from cycletools.errors import UsageError
     from cycletools.pipelines.translator import Translator
 
     if sum(bool(x) for x in (args.plugin, args.run, args.weights and not args.plugin)) != 1:
-        raise CycletoolsError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
+        raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
                               "(--weights may also go with --plugin)")
     size = parse_size(args.size)
     options = {"device": args.device, "precision": args.precision}
