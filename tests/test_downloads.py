@@ -1,0 +1,149 @@
+"""Downloads of weights against a local HTTP server on 127.0.0.1: success and every failure."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from cycletools import store
+from cycletools.domains import DomainSpec, WeightsSource
+from cycletools.errors import CycletoolsError
+
+
+class WeightsServer(http.server.ThreadingHTTPServer):
+    """Serves ``routes`` (path → (status, body, declared length or None)); counts requests."""
+
+    def __init__(self, routes: dict):
+        self.routes, self.hits = routes, []
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.hits.append(self.path)
+        status, body, declared = self.server.routes.get(self.path, (404, b"not found", None))
+        self.send_response(status)
+        self.send_header("Content-Length", str(declared if declared is not None else len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        if declared is not None:
+            self.close_connection = True  # promised more than was sent: an interrupted transfer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tiny_generator_file: Path):
+    weights = tiny_generator_file.read_bytes()
+    routes = {
+        "/good.safetensors": (200, weights, None),
+        "/html.pth": (200, b"<html>maintenance</html>", None),
+        "/broken.pth": (500, b"internal error", None),
+        "/short.safetensors": (200, weights[: len(weights) // 2], len(weights)),
+    }
+    httpd = WeightsServer(routes)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def domain(url: str, sha256: str | None = None, bundled: Path | None = None) -> DomainSpec:
+    return DomainSpec(name="test2domain", title="t", family="object", source="a", target="b",
+                      sources=(WeightsSource(url, sha256),), bundled=bundled)
+
+
+def cache_files(home: Path) -> list[str]:
+    folder = home / "weights"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_download_records_checksum_then_verifies_it(server, home: Path, tiny_generator_file: Path):
+    spec = domain(server.base + "/good.safetensors")
+    assert store.status(spec).state == "downloadable"
+    path = store.resolve(spec, download=True, progress=False)
+    assert path == home / "weights" / "test2domain.safetensors"
+    assert path.read_bytes() == tiny_generator_file.read_bytes()
+    assert cache_files(home) == ["checksums.json", "test2domain.safetensors"]
+    assert store.status(spec).state == "cached"
+    assert store.resolve(spec, download=True) == path and server.hits == ["/good.safetensors"]  # no second download
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(CycletoolsError, match="does not match its checksum .*weights fetch test2domain"):
+        store.resolve(spec)
+
+
+def test_pinned_checksum_must_match(server, home: Path, tiny_generator_file: Path):
+    good = hashlib.sha256(tiny_generator_file.read_bytes()).hexdigest()
+    assert store.fetch(domain(server.base + "/good.safetensors", sha256=good), progress=False).is_file()
+    wrong = domain(server.base + "/good.safetensors", sha256="0" * 64)
+    with pytest.raises(CycletoolsError, match="does not match its checksum"):
+        store.fetch(wrong, force=True, progress=False)
+
+
+@pytest.mark.parametrize("route,message", [
+    ("/broken.pth", "the server answered 500"),
+    ("/missing.pth", "the server answered 404"),
+    ("/short.safetensors", "was interrupted"),
+    ("/html.pth", "did not give a usable generator"),
+])
+def test_failed_downloads_leave_nothing_in_the_cache(server, home: Path, route: str, message: str):
+    spec = domain(server.base + route)
+    with pytest.raises(CycletoolsError, match=message) as error:
+        store.fetch(spec, progress=False)
+    assert server.base + route in str(error.value)
+    assert cache_files(home) == []
+
+
+def test_pinned_mismatch_leaves_nothing(server, home: Path):
+    with pytest.raises(CycletoolsError, match="does not match its checksum"):
+        store.fetch(domain(server.base + "/good.safetensors", sha256="f" * 64), progress=False)
+    assert cache_files(home) == []
+
+
+def test_offline_error_names_the_url_and_where_to_put_the_file(home: Path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again on exit: nothing listens there
+    url = f"http://127.0.0.1:{port}/horse2zebra.pth"
+    with pytest.raises(CycletoolsError) as error:
+        store.resolve(domain(url), download=True, progress=False)
+    text = str(error.value)
+    assert f"cannot download {url}" in text and "offline?" in text
+    assert f"place it at {home / 'weights' / 'test2domain.pth'}" in text
+    assert cache_files(home) == []
+
+
+def test_without_download_the_error_says_how_to_fetch(home: Path):
+    with pytest.raises(CycletoolsError, match=r"fetch them with 'cycletools weights fetch test2domain' \(or add "
+                                             r"--download\), which downloads http://example\.invalid/w\.pth"):
+        store.resolve(domain("http://example.invalid/w.pth"))
+
+
+def test_resolution_order_bundled_then_cache(server, home: Path, tmp_path: Path, tiny_generator_file: Path):
+    bundled = tmp_path / "bundled.safetensors"
+    spec = domain(server.base + "/good.safetensors", bundled=bundled)
+    assert store.status(spec).state == "downloadable"
+    cached = store.fetch(spec, progress=False)
+    assert store.status(spec).state == "cached" and store.resolve(spec) == cached
+    local = store.import_weights(spec, tiny_generator_file)
+    assert local == home / "weights" / "test2domain.safetensors" and store.resolve(spec) == local
+    bundled.write_bytes(tiny_generator_file.read_bytes())
+    assert store.status(spec).state == "bundled" and store.resolve(spec) == bundled

@@ -1,0 +1,288 @@
+"""The plugin registry: entry points, failure isolation, spec validation, the plugins/weights CLI."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+from cycletools.cli.main import main
+from cycletools.domains import DomainSpec, WeightsSource, validate_spec
+from cycletools.errors import CycletoolsError
+from cycletools.registry import Registry, reset_registry
+from plugin_fixtures import BROKEN_PLUGINS, GOOD_PLUGIN, install_fake_distribution
+
+BUILTIN_DOMAINS = {"summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
+                   "apple2orange", "orange2apple", "monet2photo", "style_monet", "style_cezanne",
+                   "style_ukiyoe", "style_vangogh"}
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch) -> Path:
+    """A site folder holding a good third-party plugin and five broken ones, on sys.path."""
+    site = tmp_path / "site"
+    install_fake_distribution(site, "cycletools-good", "2.0", {"good": "good_plugin"}, {"good_plugin": GOOD_PLUGIN})
+    install_fake_distribution(site, "cycletools-broken", "0.1", {name: f"broken_{name}" for name in BROKEN_PLUGINS},
+                              {f"broken_{name}": source for name, source in BROKEN_PLUGINS.items()})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
+    reset_registry()
+    yield site
+    reset_registry()
+
+
+def cli_env(site: Path, home: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(site), "CYCLETOOLS_HOME": str(home), **extra}
+
+
+def test_builtins_are_registered_through_the_entry_point_group():
+    names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="cycletools")}
+    assert names["object_transfiguration"] == "plugins.object_transfiguration"
+    registry = Registry().load_entry_points()
+    assert set(registry.domains) >= BUILTIN_DOMAINS
+    for name in BUILTIN_DOMAINS:
+        info = registry.domain_plugins[name]
+        assert info.builtin and info.distribution == "cycletools" and info.version
+    monet = registry.domain("monet2photo")
+    assert monet.train_defaults["lambda_identity"] == 0.5 and monet.family == "painting"
+    assert registry.domain("zebra2horse").run_direction == "b2a"
+    assert registry.domain("horse2zebra").sources[0].url.endswith("/pretrained_models/horse2zebra.pth")
+    assert registry.problems == []
+
+
+def test_each_broken_plugin_is_reported_and_the_rest_work(plugin_site: Path):
+    with pytest.warns(UserWarning) as caught:
+        registry = Registry().load_entry_points()
+    assert set(registry.domains) >= BUILTIN_DOMAINS | {"cats2dogs"}
+    good = registry.domain_plugins["cats2dogs"]
+    assert (good.name, good.distribution, good.version, good.builtin) == ("good", "cycletools-good", "2.0", False)
+    assert registry.domain_plugins["horse2zebra"].name == "object_transfiguration"
+    assert registry.domain("horse2zebra").title == "Horse → zebra"
+    problems = {(p.plugin.name, p.error) for p in registry.problems}
+    expected = {
+        "import_fails": "failed to import broken_import_fails: ImportError: a dependency is missing",
+        "hook_raises": "register_domains raised RuntimeError: database unreachable",
+        "invalid_spec": "invalid domain 'Bad Name!': name 'Bad Name!' must be 1-64 lowercase",
+        "name_clash": "domain 'horse2zebra' is already registered by plugin 'object_transfiguration'",
+        "unknown_hook": "not a valid plugin",
+    }
+    for plugin, text in expected.items():
+        assert any(name == plugin and text in error for name, error in problems), (plugin, problems)
+    assert any(name == "invalid_spec" and "registered dict instead of a DomainSpec" in error for name, error in problems)
+    assert all(p.plugin.distribution == "cycletools-broken" for p in registry.problems)
+    warned = [str(w.message) for w in caught]
+    assert any(m.startswith("plugin 'hook_raises': register_domains raised") for m in warned)
+
+
+@pytest.mark.parametrize("setting,expected", [("", set()), ("good", {"cats2dogs"}), ("good,hook_raises", {"cats2dogs"})])
+def test_environment_variable_limits_third_party_plugins(plugin_site: Path, monkeypatch, setting, expected):
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", setting)
+    registry = Registry().load_entry_points()
+    assert set(registry.domains) - BUILTIN_DOMAINS == expected
+    loaded_third_party = {name for name, info in registry.plugins.items() if not info.builtin}
+    assert loaded_third_party == {name for name in setting.split(",") if name}
+    assert [p.plugin.name for p in registry.problems] == (["hook_raises"] if "hook_raises" in setting else [])
+
+
+def spec(**changes) -> DomainSpec:
+    base = dict(name="a2b", title="A → B", family="object", source="a", target="b")
+    return DomainSpec(**{**base, **changes})
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"name": "UPPER"}, "must be 1-64 lowercase"),
+    ({"title": " "}, "title must be a non-empty string"),
+    ({"architecture": {"arch": "transformer"}}, "unknown architecture 'transformer'"),
+    ({"train_defaults": {"learning_rate": 1}}, "unknown training settings in train_defaults: learning_rate"),
+    ({"sources": (WeightsSource("ftp://x/y.pth"),)}, "needs an http(s) or file URL"),
+    ({"sources": (WeightsSource("http://x/y.pth", sha256="abc"),)}, "must be 64 lowercase hex digits"),
+    ({"run_direction": "sideways"}, "run_direction must be a2b or b2a"),
+    ({"inference_size": 4}, "inference_size must be an integer of at least 8"),
+    ({"reverse": "Not Valid"}, "is not a valid domain name"),
+])
+def test_spec_validation(changes, message):
+    with pytest.raises(CycletoolsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate_spec(spec(**changes), ["resnet"])
+    assert validate_spec(spec(), ["resnet"]).name == "a2b"
+
+
+def test_plugins_json_and_table(plugin_site: Path, tmp_path: Path):
+    env = cli_env(plugin_site, tmp_path / "home")
+    result = subprocess.run([sys.executable, "-m", "cycletools", "plugins", "--json"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    by_name = {row["name"]: row for row in rows if row["error"] is None}
+    assert set(by_name) == BUILTIN_DOMAINS | {"cats2dogs"}
+    for row in rows:
+        assert {"name", "family", "plugin", "weights"} <= set(row)
+    cats = by_name["cats2dogs"]
+    assert (cats["plugin"], cats["distribution"], cats["version"], cats["weights"]) == ("good", "cycletools-good", "2.0", "missing")
+    assert by_name["horse2zebra"]["weights"] == "downloadable"
+    assert by_name["horse2zebra"]["architecture"] == {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": 64, "n_blocks": 9}
+    broken = {row["plugin"]: row["error"] for row in rows if row["error"]}
+    assert set(broken) == {"import_fails", "hook_raises", "invalid_spec", "name_clash", "unknown_hook"}
+    assert "Traceback" not in result.stderr
+    assert "cycletools: warning: plugin 'import_fails': failed to import" in result.stderr
+
+    table = subprocess.run([sys.executable, "-m", "cycletools", "plugins"], capture_output=True, text=True,
+                           env=env, timeout=60)
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "FAMILY", "WHAT", "IT", "DOES", "PLUGIN", "ARCHITECTURE", "WEIGHTS"]
+    assert any(line.startswith("cats2dogs ") and "good (cycletools-good 2.0)" in line and line.endswith("missing")
+               for line in lines)
+    assert "Plugins with problems (skipped):" in table.stdout
+    assert "hook_raises (cycletools-broken): register_domains raised RuntimeError: database unreachable" in table.stdout
+
+
+def test_plugin_adds_a_cli_command(plugin_site: Path, capsys):
+    assert main(["meow", "--times", "3"]) == 0
+    assert capsys.readouterr().out.strip() == "meow meow meow"
+
+
+def test_train_takes_the_plugin_recipe_and_flags_override_it(plugin_site: Path, tmp_path: Path, shapes_dataset: Path):
+    common = ["train", "--plugin", "cats2dogs", "--data", str(shapes_dataset), "--out", str(tmp_path / "runs"),
+              "--max-steps", "1", "--load-size", "36", "--ndf", "4"]
+    assert main(common) == 0
+    config = json.loads((tmp_path / "runs" / "cats2dogs" / "config.json").read_text())
+    assert (config["ngf"], config["blocks"], config["lambda_identity"], config["size"]) == (4, 1, 0.0, 32)
+    assert main([*common, "--name", "override", "--lambda-identity", "0.25", "--blocks", "2"]) == 0
+    config = json.loads((tmp_path / "runs" / "override" / "config.json").read_text())
+    assert (config["lambda_identity"], config["blocks"], config["ngf"]) == (0.25, 2, 4)
+
+
+def test_monet2photo_recipe_turns_on_identity_loss():
+    from cycletools.registry import get_registry
+    from cycletools.training.config import resolve_config
+
+    base = dict(get_registry().domain("monet2photo").train_defaults)
+    config = resolve_config({"data": "d", "name": "m", "lambda_identity": 0.0}, base={**base})
+    assert config.lambda_identity == 0.0  # a flag overrides the recipe
+    assert resolve_config({"data": "d", "name": "m"}, base=base).lambda_identity == 0.5
+
+
+ARCH_PLUGIN = '''
+from cycletools import DomainSpec, hookimpl
+
+def slim_resnet(**config):
+    from cycletools.models import ResnetGenerator
+    return ResnetGenerator(ngf=config.get("width", 4), n_blocks=config.get("depth", 1))
+
+def netg_prefix(state_dict):
+    if not all(key.startswith("netG.") for key in state_dict):
+        return None
+    renamed = {key[len("netG."):]: value for key, value in state_dict.items()}
+    return renamed, {"arch": "slim", "width": renamed["model.1.weight"].shape[0], "depth": 1}
+
+@hookimpl
+def register_architectures(register):
+    register("slim", slim_resnet)
+
+@hookimpl
+def register_weights_adapters(register):
+    register("netg-prefix", netg_prefix)
+
+@hookimpl
+def register_domains(register):
+    register(DomainSpec(name="slim2slim", title="Slim", family="object", source="a", target="b",
+                        architecture={"arch": "slim", "width": 4}))
+'''
+
+
+def test_architecture_and_weights_adapter_hooks(tmp_path: Path, monkeypatch):
+    from cycletools.models import ResnetGenerator
+    from cycletools.weights import load_generator, save_generator
+
+    site = install_fake_distribution(tmp_path / "site", "cycletools-slim", "1.0", {"slim": "slim_plugin"},
+                                     {"slim_plugin": ARCH_PLUGIN})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", "slim")
+    registry = Registry().load_entry_points()
+    assert registry.problems == [] and "slim2slim" in registry.domains
+    foreign = tmp_path / "foreign.pth"
+    torch.manual_seed(0)
+    original = ResnetGenerator(ngf=4, n_blocks=1)
+    torch.save({f"netG.{k}": v for k, v in original.state_dict().items()}, foreign)
+    with pytest.raises(CycletoolsError, match="not a CycleGAN ResNet generator"):
+        load_generator(foreign)  # without the plugin's adapter
+    generator, config = load_generator(foreign, registry.adapters)
+    assert config == {"arch": "slim", "width": 4, "depth": 1}
+    assert torch.equal(generator.model[1].weight, original.model[1].weight)
+    saved = save_generator(generator, tmp_path / "slim.safetensors", config)
+    assert load_generator(saved)[1]["arch"] == "slim"  # the registered architecture rebuilds it
+
+
+def test_translate_by_plugin_name_with_imported_and_explicit_weights(plugin_site: Path, tmp_path: Path,
+                                                                      tiny_generator_file: Path, monkeypatch):
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", "good")
+    env = cli_env(plugin_site, tmp_path / "home", CYCLETOOLS_PLUGINS="good")
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (45, 31), (200, 120, 40)).save(image)
+    missing = subprocess.run([sys.executable, "-m", "cycletools", "translate", str(image), "--plugin", "cats2dogs",
+                              "-o", str(tmp_path / "dog.png")], capture_output=True, text=True, env=env, timeout=60)
+    assert missing.returncode == 1
+    assert "no weights for cats2dogs: train them" in missing.stderr
+
+    imported = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(tiny_generator_file),
+                               "--plugin", "cats2dogs"], capture_output=True, text=True, env=env, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    cached = tmp_path / "home" / "weights" / "cats2dogs.safetensors"
+    assert cached.is_file()
+    done = subprocess.run([sys.executable, "-m", "cycletools", "translate", str(image), "--plugin", "cats2dogs",
+                           "-o", str(tmp_path / "dog.png")], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "dog.png") as dog:
+        assert dog.size == (45, 31)
+
+    from cycletools.pipelines.translator import Translator
+
+    explicit = Translator.from_plugin("cats2dogs", weights=tiny_generator_file, device="cpu")
+    assert explicit.source == str(tiny_generator_file)
+    assert Translator.from_plugin("cats2dogs", device="cpu").source == str(cached)
+    info = subprocess.run([sys.executable, "-m", "cycletools", "weights", "info", str(cached), "--json"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    details = json.loads(info.stdout)
+    assert details["parameters"] == sum(p.numel() for p in explicit.generator.parameters())
+    assert details["metadata"]["cycletools.domain"] == "cats2dogs"
+
+
+def test_working_size_translates_small_and_returns_the_input_size(tiny_generator_file: Path):
+    from cycletools.pipelines.translator import Translator
+
+    translator = Translator.from_file(tiny_generator_file, device="cpu")
+    seen = []
+    original = translator.translate_tensor
+    translator.translate_tensor = lambda batch: seen.append(tuple(batch.shape[-2:])) or original(batch)
+    translator.working_size = 16
+    assert translator(Image.new("RGB", (100, 40))).size == (100, 40)
+    assert seen == [(16, 40)]
+
+
+@pytest.mark.slow
+def test_example_plugin_distribution_installs_and_registers(tmp_path: Path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "cycletools-shapes"
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                              "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    env = cli_env(target, tmp_path / "home")
+    rows = json.loads(subprocess.run([sys.executable, "-m", "cycletools", "plugins", "--json"], capture_output=True,
+                                     text=True, env=env, timeout=60).stdout)
+    shapes = {row["name"]: row for row in rows if row["plugin"] == "shapes"}
+    assert set(shapes) == {"squares2circles", "circles2squares"}
+    assert shapes["squares2circles"]["distribution"] == "cycletools-shapes"
+    assert shapes["squares2circles"]["train_defaults"]["ngf"] == 16
+    data = subprocess.run([sys.executable, "-m", "cycletools", "shapes-data", str(tmp_path / "data"), "--count", "3"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert data.returncode == 0, data.stderr
+    assert len(list((tmp_path / "data" / "trainA").iterdir())) == 3
