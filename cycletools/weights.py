@@ -132,20 +132,26 @@ def load_generator(path: str | os.PathLike,
     """
     state_dict, config = read_weights_file(path)
     state_dict = clean_state_dict(state_dict)
-    if config is None:
-        try:
-            config = infer_config(state_dict, path)
-        except CycletoolsError:
-            adapted = _adapt(state_dict, adapters or {}, path)
-            if adapted is None:
-                raise
-            state_dict, config = adapted
+    if config is not None:
+        return _build_and_load(config, state_dict, path), config
+    try:
+        config = infer_config(state_dict, path)
+        return _build_and_load(config, state_dict, path), config
+    except CycletoolsError as not_official:
+        adapted = _adapt(state_dict, adapters or {}, path)
+        if adapted is None:
+            raise not_official from None
+    state_dict, config = adapted
+    return _build_and_load(config, state_dict, path), config
+
+
+def _build_and_load(config: dict[str, Any], state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> nn.Module:
     try:
         generator = build_generator(config)
     except (TypeError, ValueError) as exc:
         raise CycletoolsError(f"{path}: cannot build the generator it describes ({exc})") from None
     load_into(generator, state_dict, path)
-    return generator.eval(), config
+    return generator.eval()
 
 
 def _adapt(state_dict: dict[str, torch.Tensor], adapters: Mapping[str, WeightsAdapter],

@@ -97,6 +97,8 @@ class ResnetGenerator(nn.Module):
                   if key.startswith("model.") and ".conv_block." in key}
         # Blocks start at index 10; count up to the last one so a missing block shows as missing keys.
         n_blocks = max(blocks) - 9 if blocks else 0
+        if blocks and f"model.{min(blocks)}.conv_block.1.weight" not in state_dict:
+            raise KeyError("residual blocks are not plain 3x3 convolutions (conv_block.1/.5)")
         last_conv = f"model.{10 + n_blocks + 6 + 1}.weight"
         if last_conv not in state_dict:
             raise KeyError(f"no '{last_conv}' (the output convolution of a {n_blocks}-block generator)")

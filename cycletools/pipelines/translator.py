@@ -88,8 +88,11 @@ class Translator:
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None,
                   precision: str = "auto") -> "Translator":
-        """Load any generator file: the project's safetensors or an official ``.pth``."""
-        generator, config = load_generator(path)
+        """Load any generator file: the project's safetensors, an official ``.pth``, or a checkpoint
+        that a plugin's weights adapter recognises."""
+        from cycletools.registry import get_registry
+
+        generator, config = load_generator(path, get_registry().adapters)
         return cls(generator, device=device, config=config, source=str(path), precision=precision)
 
     @classmethod

@@ -1,0 +1,31 @@
+"""Compressed generators: the GAN Compression "sub-mobile" ResNet and its released checkpoints.
+
+Registers the ``mobile_resnet`` architecture and a weights adapter that recognises that
+project's state_dicts (depthwise-separable residual blocks, ``conv_block.1.conv.0``),
+so ``--weights`` takes such a file as it is.
+"""
+
+from cycletools import hookimpl
+
+
+def mobile_resnet(**config):
+    from cycletools.models.mobile import MobileResnetGenerator
+
+    return MobileResnetGenerator(**config)
+
+
+def gan_compression_adapter(state_dict):
+    from cycletools.models.mobile import MobileResnetGenerator
+
+    config = MobileResnetGenerator.infer_config(state_dict)
+    return None if config is None else (state_dict, config)
+
+
+@hookimpl
+def register_architectures(register):
+    register("mobile_resnet", mobile_resnet)
+
+
+@hookimpl
+def register_weights_adapters(register):
+    register("gan-compression", gan_compression_adapter)
