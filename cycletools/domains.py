@@ -41,6 +41,8 @@ class DomainSpec:
     ``run_direction`` says which generator of a training run on this pair's dataset
     (trainA → trainB is ``a2b``) implements this domain; ``train_defaults`` are the
     recipe overrides ``cycletools train --plugin NAME`` starts from (flags override them).
+    ``imagenet_class`` is the ImageNet class of the target domain, where ImageNet has one
+    (``cycletools eval`` then reports the share of outputs classified as it).
     """
 
     name: str
@@ -56,6 +58,7 @@ class DomainSpec:
     run_direction: str = "a2b"
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     inference_size: int | None = None
+    imagenet_class: int | None = None
     dataset: str | None = None
     preprocess: Callable[["Image.Image"], "Image.Image"] | None = None
     postprocess: Callable[["Image.Image"], "Image.Image"] | None = None
@@ -98,6 +101,9 @@ def validate_spec(spec: Any, architectures: list[str]) -> DomainSpec:
             problems.append(f"weights source {source!r} needs an http(s) or file URL")
         elif source.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", source.sha256):
             problems.append(f"sha256 of {source.url} must be 64 lowercase hex digits")
+    if spec.imagenet_class is not None and (not isinstance(spec.imagenet_class, int)
+                                            or not 0 <= spec.imagenet_class < 1000):
+        problems.append("imagenet_class must be an ImageNet class index, 0 to 999")
     if spec.inference_size is not None and (not isinstance(spec.inference_size, int) or spec.inference_size < 8):
         problems.append("inference_size must be an integer of at least 8")
     for hook in ("preprocess", "postprocess"):

@@ -7,9 +7,9 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import plugins, train, translate, weights
+from cycletools.cli import evaluate, plugins, train, translate, weights
 
-SUBCOMMANDS = (train, translate, plugins, weights)
+SUBCOMMANDS = (train, translate, evaluate, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra

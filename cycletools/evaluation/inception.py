@@ -43,7 +43,7 @@ def clean_resize(image: Image.Image) -> np.ndarray:
     array = np.asarray(image.convert("RGB"), dtype=np.float32)
     channels = []
     for c in range(3):
-        channel = Image.fromarray(array[..., c], mode="F").resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC)
+        channel = Image.fromarray(np.ascontiguousarray(array[..., c])).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC)
         channels.append(np.asarray(channel).clip(0, 255))
     return np.stack(channels, axis=-1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -37,7 +38,10 @@ def kid(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> tuple[float, f
     from torchmetrics.image.kid import KernelInceptionDistance
 
     subset = min(len(real), len(fake), KID_MAX_SUBSET)
-    metric = KernelInceptionDistance(feature=_Precomputed(real.shape[1]), subsets=KID_SUBSETS, subset_size=subset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "will save all extracted features in buffer": that is the intent
+        metric = KernelInceptionDistance(feature=_Precomputed(real.shape[1]), subsets=KID_SUBSETS,
+                                         subset_size=subset)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     state = torch.random.get_rng_state()
