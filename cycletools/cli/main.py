@@ -7,9 +7,9 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import evaluate, plugins, train, translate, weights
+from cycletools.cli import evaluate, plugins, train, translate, video, weights
 
-SUBCOMMANDS = (train, translate, evaluate, plugins, weights)
+SUBCOMMANDS = (train, translate, video, evaluate, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra
@@ -17,6 +17,7 @@ EPILOG = """examples:
   cycletools translate photos/ --weights horse2zebra.pth -o zebras/
   cycletools plugins
   cycletools translate horse.jpg --plugin horse2zebra --download -o zebra.png
+  cycletools video in.mp4 --plugin horse2zebra
 
 Run 'cycletools COMMAND --help' for the options of each command."""
 

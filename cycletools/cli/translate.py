@@ -21,23 +21,12 @@ def add_parser(commands) -> None:
     parser = commands.add_parser("translate", help="translate images with a trained generator",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
-    parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
-                        "come from --weights, else bundled, else the cache, else --download")
-    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
-    parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
-    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
-                        help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
-    parser.add_argument("--download", action="store_true",
-                        help="with --plugin: download the domain's weights if they are not here yet")
+    add_generator_options(parser)
     parser.add_argument("--size", metavar="N|native", default=None,
                         help="translate with the shorter side scaled to N pixels, then scale back to the "
                              "input's size (default: the plugin's recommended size with --plugin, else native)")
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
-    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                        help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
-                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
     parser.set_defaults(handler=run_translate)
 
 
@@ -83,6 +72,22 @@ def parse_size(value: str | None) -> int | None | str:
     return int(value)
 
 
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """--plugin / --weights / --run and their companions, shared by the commands that translate."""
+    parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
+                        "come from --weights, else bundled, else the cache, else --download")
+    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
+    parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
+    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                        help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
+    parser.add_argument("--download", action="store_true",
+                        help="with --plugin: download the domain's weights if they are not here yet")
+    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
+                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
+
+
 def load_translator(args: argparse.Namespace):
     """The Translator that --plugin / --weights / --run name (shared by commands that translate)."""
     from cycletools.errors import UsageError
@@ -91,7 +96,7 @@ def load_translator(args: argparse.Namespace):
     if sum(bool(x) for x in (args.plugin, args.run, args.weights and not args.plugin)) != 1:
         raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
                               "(--weights may also go with --plugin)")
-    size = parse_size(args.size)
+    size = parse_size(getattr(args, "size", None))
     options = {"device": args.device, "precision": args.precision}
     if args.plugin:
         return Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,

@@ -143,6 +143,25 @@ class Translator:
             output = self.generator(padded)
         return output[..., :height, :width].float()
 
+    def translate_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Translate a batch of video frames (N×H×W×3 uint8 RGB) into frames of the same shape.
+
+        With a working size, frames are scaled (antialiased bicubic) so the shorter side has it,
+        translated, and scaled back.
+        """
+        batch = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float()
+        batch = batch.div_(127.5).sub_(1.0)
+        height, width = batch.shape[-2:]
+        if self.working_size is not None:
+            w, h = self._working_resolution((width, height))
+            if (w, h) != (width, height):
+                batch = F.interpolate(batch, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        output = self.translate_tensor(batch)
+        if output.shape[-2:] != (height, width):
+            output = F.interpolate(output, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+        output = ((output.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+        return output.permute(0, 2, 3, 1).cpu().numpy()
+
     @overload
     def __call__(self, image: Image.Image) -> Image.Image: ...
     @overload

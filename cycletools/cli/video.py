@@ -1,0 +1,70 @@
+"""``cycletools video``: translate a video file frame by frame."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = """Translate a video file frame by frame and write a video people can play and share.
+
+The output keeps the exact frame count, the frame rate (as a rational, e.g. 30000/1001; variable
+frame rates keep each frame's timestamp), the width and height (unless --size or --scale is
+given) and the audio track (copied when the container takes it, re-encoded otherwise). MP4/MOV/MKV
+outputs are H.264 + yuv420p (browser-playable; an odd width or height gets one repeated edge pixel,
+as yuv420p needs even sizes), WebM outputs VP9 + Opus. Frames that fail to decode are replaced by
+the previous good frame and counted. The output is written to a temporary file and renamed into
+place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4.
+
+With --plugin, each frame is translated at the domain's recommended size (shorter side, e.g. 256)
+and scaled back, as for images. Decoding, translation and encoding run overlapped."""
+
+
+def add_parser(commands) -> None:
+    from cycletools.cli.translate import add_generator_options
+
+    parser = commands.add_parser("video", help="translate a video file frame by frame", description=HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", metavar="IN", help="video file (anything FFmpeg reads)")
+    add_generator_options(parser)
+    parser.add_argument("-o", "--output", metavar="OUT", help="output video (default: IN_<plugin>.mp4 beside IN)")
+    parser.add_argument("--size", dest="frame_size", type=int, metavar="S",
+                        help="resize frames so the shorter side is S pixels")
+    parser.add_argument("--scale", type=float, metavar="F", help="resize frames by F (e.g. 0.5)")
+    parser.add_argument("--batch-size", type=int, default=4, metavar="B", help="frames per model call (default: 4)")
+    parser.add_argument("--start", type=float, metavar="T", help="start at T seconds")
+    parser.add_argument("--duration", type=float, metavar="T", help="translate T seconds")
+    parser.add_argument("--side-by-side", action="store_true", help="write input and translation side by side")
+    parser.set_defaults(handler=run_video)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from cycletools.cli.translate import load_translator
+    from cycletools.errors import UsageError
+    from cycletools.pipelines.video import default_output, translate_video
+
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if (args.start is not None and args.start < 0) or (args.duration is not None and args.duration <= 0):
+        raise UsageError("--start must be >= 0 and --duration > 0")
+    translator = load_translator(args)
+    source = Path(args.input)
+    label = args.plugin or (Path(args.weights).stem if args.weights else args.direction)
+    target = Path(args.output) if args.output else default_output(source, label)
+    result = translate_video(translator, source, target, batch_size=args.batch_size, size=args.frame_size,
+                             scale=args.scale, start=args.start, duration=args.duration,
+                             side_by_side=args.side_by_side)
+    notes = []
+    if result.audio:
+        notes.append(f"audio {result.audio}")
+    if result.corrupt:
+        notes.append(f"{result.corrupt} undecodable frame(s) replaced by the previous one")
+    if result.padded:
+        notes.append("odd size padded by one pixel for H.264")
+    summary = (f"{result.frames} frames in {result.seconds:.1f} s ({result.frames_per_second:.1f} frames/s), "
+               f"{result.width}x{result.height} → {result.output}" + (f"; {'; '.join(notes)}" if notes else ""))
+    if result.partial:
+        print(f"interrupted: kept {summary} (partial)", file=sys.stderr)
+        return 130
+    print(summary)
+    return 0

@@ -1,0 +1,1 @@
+"""Media adapters: video files (PyAV), and later animations and cameras."""

@@ -1,0 +1,294 @@
+"""Video files in and out with PyAV (FFmpeg): exact frame rates, timestamps and audio.
+
+PyAV rather than OpenCV does the container work because only it gives the frame rate as
+a rational (30000/1001), each frame's timestamp (variable frame rate), and the audio
+packets to copy into the output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from cycletools.errors import CycletoolsError
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise CycletoolsError("video needs PyAV: pip install 'cycletools[media]'") from None
+    return av
+
+
+@dataclass
+class VideoInfo:
+    """What a video file declares (frame counts in containers can be wrong: decode to be sure)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    declared_frames: int
+    duration: float | None
+    codec: str
+    time_base: Fraction = Fraction(1, 90000)
+    audio_codecs: list[str] = field(default_factory=list)
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_codecs)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video file's stream information; one clear error if it is not a video."""
+    av = _av()
+    path = Path(path)
+    if not path.is_file():
+        raise CycletoolsError(f"video not found: {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise CycletoolsError(f"{path}: no video stream in this file")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            if not rate:
+                raise CycletoolsError(f"{path}: the video stream has no frame rate")
+            duration = None
+            if stream.duration is not None and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration:
+                duration = container.duration / 1_000_000
+            return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, Fraction(rate),
+                             stream.frames or 0, duration, stream.codec_context.name,
+                             Fraction(stream.time_base or Fraction(1, 90000)),
+                             [a.codec_context.name for a in container.streams.audio])
+    except CycletoolsError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise CycletoolsError(f"{path}: not a readable video ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+@dataclass
+class DecodedFrame:
+    index: int
+    time: float          # seconds from the start of the stream
+    image: np.ndarray    # H×W×3 uint8 RGB
+    repeated: bool = False  # a copy of the previous frame standing in for an undecodable one
+
+
+class FrameReader:
+    """Decodes a video's frames as RGB arrays, in order, from ``start`` for ``duration`` seconds.
+
+    A packet that fails to decode in the middle of the stream is replaced by a repeat of
+    the last good frame (so the frame count and timing hold) and counted in ``corrupt``.
+    """
+
+    def __init__(self, path: str | Path, start: float | None = None, duration: float | None = None):
+        self.path = Path(path)
+        self.start, self.duration = start or 0.0, duration
+        self.corrupt = 0
+        self.decoded = 0
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        av = _av()
+        try:
+            container = av.open(str(self.path))
+        except (av.FFmpegError, OSError) as exc:
+            raise CycletoolsError(f"{self.path}: not a readable video ({_reason(exc)})") from None
+        with container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            time_base = stream.time_base
+            first_pts = stream.start_time or 0
+            end = None if self.duration is None else self.start + self.duration
+            if self.start > 0:
+                container.seek(int((self.start) / time_base) + first_pts, stream=stream, backward=True)
+            last, index = None, 0
+            demux = container.demux(stream)
+            while True:
+                try:
+                    packet = next(demux)
+                except StopIteration:
+                    break
+                except av.FFmpegError:
+                    self.corrupt += 1  # a damaged container: keep what decoded so far
+                    break
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    if last is not None and packet.size:
+                        self.corrupt += 1
+                        pts = packet.pts if packet.pts is not None else None
+                        time = float((pts - first_pts) * time_base) if pts is not None else last.time
+                        if time >= self.start and (end is None or time < end):
+                            yield DecodedFrame(index, time, last.image, repeated=True)
+                            index += 1
+                    continue
+                for frame in frames:
+                    pts = frame.pts if frame.pts is not None else frame.dts
+                    time = float((pts - first_pts) * time_base) if pts is not None else (
+                        last.time if last else 0.0)
+                    if time < self.start - 1e-6:
+                        continue
+                    if end is not None and time >= end - 1e-6:
+                        return
+                    last = DecodedFrame(index, time, frame.to_ndarray(format="rgb24"))
+                    self.decoded += 1
+                    yield last
+                    index += 1
+
+
+def _fraction_gcd(a: Fraction, b: Fraction) -> Fraction:
+    return Fraction(math.gcd(a.numerator * b.denominator, b.numerator * a.denominator), a.denominator * b.denominator)
+
+
+def even(n: int) -> int:
+    return n + (n % 2)
+
+
+class VideoWriter:
+    """Encodes RGB frames to H.264 (yuv420p, MP4/MOV/MKV) or VP9 (WebM), optionally with audio.
+
+    Frames are stamped with the input's timestamps on the input's time base (``time_base``),
+    so the output keeps the exact frame rate, and a variable frame rate's timing. Audio is copied packet for packet when
+    the output container takes the codec, otherwise re-encoded (AAC in MP4, Opus in WebM).
+    H.264 in yuv420p needs even sizes: an odd width or height is padded by one repeated edge pixel.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, audio_from: str | Path | None = None,
+                 audio_start: float = 0.0, audio_duration: float | None = None, crf: int = 18,
+                 time_base: Fraction | None = None):
+        av = _av()
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        self.webm = suffix == ".webm"
+        self.width, self.height, self.fps = width, height, Fraction(fps)
+        self.container = av.open(str(self.path), mode="w", format="webm" if self.webm else None)
+        codec = "libvpx-vp9" if self.webm else "libx264"
+        self.stream = self.container.add_stream(codec, rate=self.fps)
+        self.stream.width = width if self.webm else even(width)
+        self.stream.height = height if self.webm else even(height)
+        self.stream.pix_fmt = "yuv420p"
+        frame_tick = 1 / self.fps
+        source_tick = Fraction(time_base) if time_base else frame_tick
+        # A grid holding both whole frames and the source's ticks: CFR stays exact, VFR keeps its times.
+        self.time_base = _fraction_gcd(frame_tick, source_tick)
+        self._frame_ticks = frame_tick / self.time_base
+        self._snap = float(source_tick)
+        self.stream.time_base = self.time_base
+        self.stream.codec_context.time_base = self.time_base
+        self.stream.options = {"crf": str(crf)} if not self.webm else {"crf": str(crf + 14), "b:v": "0", "row-mt": "1"}
+        self.padded = (self.stream.width, self.stream.height) != (width, height)
+        self._audio = _AudioCopier(self.container, audio_from, audio_start, audio_duration, self.webm) \
+            if audio_from else None
+        self._last_pts = -1
+        self.frames = 0
+
+    def write(self, image: np.ndarray, time: float) -> None:
+        av = _av()
+        if self.padded:
+            image = np.pad(image, ((0, self.stream.height - image.shape[0]), (0, self.stream.width - image.shape[1]),
+                                   (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        index = round(time * self.fps)
+        if abs(time - index / self.fps) <= self._snap:  # on the frame grid, up to the source's rounding
+            pts = int(index * self._frame_ticks)
+        else:
+            pts = round(time / self.time_base)
+        pts = max(pts, self._last_pts + 1)
+        frame.pts, self._last_pts = pts, pts
+        frame.time_base = self.time_base
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        if self._audio is not None:
+            self._audio.finish()
+        self.container.close()
+
+    @property
+    def audio_mode(self) -> str | None:
+        return None if self._audio is None else self._audio.mode
+
+
+class _AudioCopier:
+    """Moves the first audio stream of a source file into the output: copied, or re-encoded."""
+
+    COPYABLE = {False: {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"}, True: {"opus", "vorbis"}}
+
+    def __init__(self, output, source: str | Path, start: float, duration: float | None, webm: bool):
+        av = _av()
+        self.source = av.open(str(source))
+        self.input = self.source.streams.audio[0] if self.source.streams.audio else None
+        self.start, self.end = start, None if duration is None else start + duration
+        self.mux = output.mux
+        self.mode = None
+        if self.input is None:
+            return
+        name = self.input.codec_context.name
+        can_copy = name in self.COPYABLE[webm] and start == 0 and duration is None
+        if can_copy:
+            self.output = output.add_stream_from_template(self.input)
+            self.mode = f"copied ({name})"
+        else:
+            codec = "libopus" if webm else "aac"
+            rate = 48000 if webm else (self.input.codec_context.sample_rate or 48000)
+            self.output = output.add_stream(codec, rate=rate)
+            layout = self.input.codec_context.layout.name if self.input.codec_context.layout else "stereo"
+            self.output.layout = layout if layout in ("mono", "stereo") else "stereo"
+            self.resampler = av.AudioResampler(format=self.output.format.name, layout=self.output.layout.name,
+                                               rate=rate)
+            self.mode = f"re-encoded ({name} → {codec.removeprefix('lib')})"
+        self.copy = can_copy
+
+    def finish(self) -> None:
+        av = _av()
+        if self.input is None:
+            self.source.close()
+            return
+        try:
+            if self.copy:
+                for packet in self.source.demux(self.input):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = self.output
+                    self.mux(packet)
+            else:
+                self._reencode(av)
+        finally:
+            self.source.close()
+
+    def _reencode(self, av) -> None:
+        if self.start:
+            self.source.seek(int(self.start * 1_000_000), backward=True)
+        first = self.input.start_time or 0
+        for frame in self.source.decode(self.input):
+            if frame.pts is not None:
+                time = float((frame.pts - first) * self.input.time_base)
+                if time < self.start - 0.05:
+                    continue
+                if self.end is not None and time >= self.end:
+                    break
+            frame.pts = None
+            for resampled in self.resampler.resample(frame):
+                for packet in self.output.encode(resampled):
+                    self.mux(packet)
+        for resampled in self.resampler.resample(None):
+            for packet in self.output.encode(resampled):
+                self.mux(packet)
+        for packet in self.output.encode(None):
+            self.mux(packet)

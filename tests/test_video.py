@@ -1,0 +1,172 @@
+"""cycletools video: frame count, frame rate, size, audio and timing kept; bad input handled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, shared_root
+from media_fixtures import frame_times, make_clip
+
+pytest.importorskip("av", reason="the media extras are not installed")
+from cycletools.media.video import FrameReader, probe  # noqa: E402
+
+MEDIA = shared_root() / "media"
+
+
+def video(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return run_cli("video", *args, cwd=cwd)
+
+
+def test_frames_rate_size_and_copied_audio_are_kept(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "ntsc.mp4", fps=Fraction(30000, 1001), frames=15, audio="aac")
+    result = video(str(clip), "--weights", str(tiny_generator_file), "--batch-size", "4")
+    assert result.returncode == 0, result.stderr
+    output = tmp_path / "ntsc_tiny.mp4"  # default name beside the input
+    info = probe(output)
+    assert (info.width, info.height, info.fps, info.codec) == (64, 48, Fraction(30000, 1001), "h264")
+    assert len(frame_times(output)) == 15
+    assert info.audio_codecs == ["aac"]
+    assert "audio copied (aac)" in result.stdout and "15 frames in" in result.stdout
+    assert info.duration == pytest.approx(probe(clip).duration, abs=1 / 29.97)
+    import av
+
+    with av.open(str(output)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+
+
+def test_variable_frame_rate_keeps_every_timestamp(tmp_path: Path, tiny_generator_file: Path):
+    times = [0.0, 0.1, 0.15, 0.4, 0.45, 0.9, 0.95]
+    clip = make_clip(tmp_path / "vfr.mkv", frames=len(times), times=times)
+    out = tmp_path / "vfr_out.mp4"
+    result = video(str(clip), "--weights", str(tiny_generator_file), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert frame_times(out) == pytest.approx(times, abs=1e-3)
+
+
+def test_odd_sizes_are_padded_for_h264_and_kept_in_webm(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "odd.mkv", width=65, height=49, codec="ffv1", frames=6)
+    mp4 = video(str(clip), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "odd.mp4"))
+    assert mp4.returncode == 0, mp4.stderr
+    assert "odd size padded by one pixel" in mp4.stdout
+    assert (probe(tmp_path / "odd.mp4").width, probe(tmp_path / "odd.mp4").height) == (66, 50)
+    webm = video(str(clip), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "odd.webm"))
+    assert webm.returncode == 0, webm.stderr
+    info = probe(tmp_path / "odd.webm")
+    assert (info.width, info.height, info.fps, info.codec) == (65, 49, Fraction(24), "vp9")
+    assert len(frame_times(tmp_path / "odd.webm")) == 6
+
+
+def test_resize_trim_and_side_by_side(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "clip.mp4", width=96, height=64, fps=Fraction(25), frames=25, audio="aac")
+    weights = str(tiny_generator_file)
+    sized = video(str(clip), "--weights", weights, "--size", "32", "-o", str(tmp_path / "sized.mp4"))
+    assert sized.returncode == 0, sized.stderr
+    assert (probe(tmp_path / "sized.mp4").width, probe(tmp_path / "sized.mp4").height) == (48, 32)
+    scaled = video(str(clip), "--weights", weights, "--scale", "0.5", "--side-by-side", "-o", str(tmp_path / "sbs.mp4"))
+    assert scaled.returncode == 0, scaled.stderr
+    assert (probe(tmp_path / "sbs.mp4").width, probe(tmp_path / "sbs.mp4").height) == (96, 32)
+    trimmed = video(str(clip), "--weights", weights, "--start", "0.2", "--duration", "0.4",
+                    "-o", str(tmp_path / "trim.mp4"))
+    assert trimmed.returncode == 0, trimmed.stderr
+    times = frame_times(tmp_path / "trim.mp4")
+    assert len(times) == 10
+    info = probe(tmp_path / "trim.mp4")
+    assert info.audio_codecs == ["aac"] and "re-encoded" in trimmed.stdout
+    assert info.duration == pytest.approx(0.4, abs=0.05)
+
+
+def test_truncated_files(tmp_path: Path, tiny_generator_file: Path):
+    mkv = make_clip(tmp_path / "long.mkv", frames=40, codec="libx264")
+    data = mkv.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    result = video(str(cut), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "cut_out.mp4"))
+    assert result.returncode == 0, result.stderr
+    frames = len(frame_times(tmp_path / "cut_out.mp4"))
+    assert 5 < frames < 40 and frames == len(list(FrameReader(cut)))
+
+    mp4 = make_clip(tmp_path / "whole.mp4", frames=20)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(mp4.read_bytes()[:400])  # the index (moov) is lost
+    result = video(str(broken), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "never.mp4"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "broken.mp4" in result.stderr
+    assert not (tmp_path / "never.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("case", ["missing", "not_video", "audio_only", "unwritable", "same_as_input", "bad_suffix"])
+def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case: str):
+    good = make_clip(tmp_path / "good.mp4", frames=3)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    audio_only = tmp_path / "tone.m4a"
+    if case == "audio_only":
+        import av
+        import numpy as np
+
+        with av.open(str(audio_only), "w") as container:
+            stream = container.add_stream("aac", rate=48000)
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 48000
+            for packet in [*stream.encode(frame), *stream.encode()]:
+                container.mux(packet)
+    source, output, message = {
+        "missing": (tmp_path / "nope.mp4", tmp_path / "o.mp4", "video not found"),
+        "not_video": (text, tmp_path / "o.mp4", "not a readable video"),
+        "audio_only": (audio_only, tmp_path / "o.mp4", "no video stream"),
+        "unwritable": (good, blocker / "o.mp4", "output folder does not exist"),
+        "same_as_input": (good, good, "refusing to overwrite the input video"),
+        "bad_suffix": (good, tmp_path / "o.gif", "output must be one of"),
+    }[case]
+    result = video(str(source), "--weights", str(tiny_generator_file), "-o", str(output))
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_keeps_a_playable_partial_file(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "long.mp4", width=128, height=96, frames=600, fps=Fraction(30))
+    target = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "cycletools", "video", str(clip), "--weights",
+                                str(tiny_generator_file), "-o", str(target), "--batch-size", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tmp = tmp_path / ".out.tmp.mp4"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 2000):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    partial = tmp_path / "out.partial.mp4"
+    assert "interrupted: kept" in stderr and "(partial)" in stderr and "Traceback" not in stderr
+    assert not target.exists() and not tmp.exists()
+    frames = len(frame_times(partial))
+    assert 0 < frames < 600
+    assert probe(partial).fps == 30
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (MEDIA / "horse-gallop.mp4").is_file(), reason=f"real clips not found in {MEDIA}")
+@pytest.mark.parametrize("name,frames,fps,size,audio", [
+    ("horse-gallop.mp4", 133, Fraction(30), (288, 216), []),
+    ("alpine-meadow.mp4", 80, Fraction(30), (854, 480), []),
+    ("forest-animation-audio.webm", 24, Fraction(24), (1280, 720), ["aac"]),
+])
+def test_real_clips(tmp_path: Path, tiny_generator_file: Path, name, frames, fps, size, audio):
+    out = tmp_path / f"{Path(name).stem}.mp4"
+    result = video(str(MEDIA / name), "--weights", str(tiny_generator_file), "-o", str(out), "--batch-size", "8")
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert (info.width, info.height) == size and info.fps == fps and info.audio_codecs == audio
+    assert len(frame_times(out)) == frames
