@@ -229,3 +229,22 @@ def test_bf16_precision_stays_close_and_fp16_needs_cuda(tiny_generator_file: Pat
     assert 0 < float((half - full).abs().mean()) < 0.02
     with pytest.raises(CycletoolsError, match="fp16 precision needs a CUDA device"):
         Translator.from_file(tiny_generator_file, device="cpu", precision="fp16")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
+def test_animations_keep_frame_count_and_timings(tmp_path: Path, tiny_generator_file: Path, suffix: str):
+    frames = [random_rgb(30, 22, seed=i) for i in range(5)]
+    durations = [40, 80, 120, 40, 200]
+    source = tmp_path / f"anim{suffix}"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    out = tmp_path / f"out{suffix}"
+    result = run_cli("translate", str(source), "--weights", str(tiny_generator_file), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as animation:
+        assert animation.n_frames == 5 and animation.size == (30, 22)
+        seen = []
+        for index in range(animation.n_frames):
+            animation.seek(index)
+            animation.load()
+            seen.append(animation.info["duration"])
+        assert seen == durations

@@ -107,10 +107,27 @@ def load_translator(args: argparse.Namespace):
     return translator
 
 
+def translate_file(translator, source: Path, target: Path) -> None:
+    """Translate one image file, or every frame of an animated GIF/WebP/PNG (timings kept)."""
+    from PIL import Image
+
+    from cycletools.data.images import open_image, save_image
+    from cycletools.media.animation import is_animated, read_animation, save_animation
+
+    image = open_image(source)  # decodes the first frame: unreadable files fail here, with a clear error
+    with Image.open(source) as raw:
+        animation = read_animation(raw, source) if is_animated(raw) else None
+    if animation is not None:
+        animation.frames = [translator(frame) for frame in animation.frames]
+        save_animation(animation, target)
+    else:
+        save_image(translator(image), target, icc_profile=image.info.get("icc_profile"))
+
+
 def run_translate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from cycletools.data.images import expand_inputs, open_image, save_image
+    from cycletools.data.images import expand_inputs
     from cycletools.errors import CycletoolsError
 
     translator = load_translator(args)
@@ -126,8 +143,7 @@ def run_translate(args: argparse.Namespace) -> int:
         try:
             if source.resolve() == target.resolve():
                 raise CycletoolsError(f"{target}: refusing to overwrite the input image")
-            image = open_image(source)
-            save_image(translator(image), target, icc_profile=image.info.get("icc_profile"))
+            translate_file(translator, source, target)
             done += 1
         except CycletoolsError as exc:
             failed += 1
