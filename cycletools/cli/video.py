@@ -16,6 +16,7 @@ as yuv420p needs even sizes), WebM outputs VP9 + Opus. Frames that fail to decod
 the previous good frame and counted. The output is written to a temporary file and renamed into
 place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4.
 
+--stabilize removes most frame-to-frame flicker (OpenCV DIS optical flow) at some cost in speed.
 With --plugin, each frame is translated at the domain's recommended size (shorter side, e.g. 256)
 and scaled back, as for images. Decoding, translation and encoding run overlapped."""
 
@@ -35,6 +36,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--start", type=float, metavar="T", help="start at T seconds")
     parser.add_argument("--duration", type=float, metavar="T", help="translate T seconds")
     parser.add_argument("--side-by-side", action="store_true", help="write input and translation side by side")
+    parser.add_argument("--stabilize", nargs="?", type=float, const=0.6, default=None, metavar="STRENGTH",
+                        help="reduce flicker: blend each frame with the previous output carried along the "
+                             "input's optical flow where the flow is reliable (strength 0-1, default 0.6)")
     parser.set_defaults(handler=run_video)
 
 
@@ -53,7 +57,7 @@ def run_video(args: argparse.Namespace) -> int:
     target = Path(args.output) if args.output else default_output(source, label)
     result = translate_video(translator, source, target, batch_size=args.batch_size, size=args.frame_size,
                              scale=args.scale, start=args.start, duration=args.duration,
-                             side_by_side=args.side_by_side)
+                             side_by_side=args.side_by_side, stabilize=args.stabilize)
     notes = []
     if result.audio:
         notes.append(f"audio {result.audio}")

@@ -64,8 +64,13 @@ def default_output(source: Path, label: str) -> Path:
 
 def translate_video(translator: Translator, source: str | Path, target: str | Path, batch_size: int = 4,
                     size: int | None = None, scale: float | None = None, start: float | None = None,
-                    duration: float | None = None, side_by_side: bool = False, progress: bool = True) -> VideoResult:
-    """Translate ``source`` into ``target`` keeping frame count, frame rate, size and audio."""
+                    duration: float | None = None, side_by_side: bool = False, progress: bool = True,
+                    stabilize: float | None = None) -> VideoResult:
+    """Translate ``source`` into ``target`` keeping frame count, frame rate, size and audio.
+
+    ``stabilize`` (a strength in [0, 1)) blends each output with the previous one carried along
+    the input's optical flow, which removes most frame-to-frame flicker.
+    """
     source, target = Path(source), Path(target)
     info = probe(source)
     if target.suffix.lower() not in VIDEO_SUFFIXES:
@@ -75,6 +80,11 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
     if not target.parent.is_dir():
         raise CycletoolsError(f"output folder does not exist: {target.parent}")
     width, height = output_size(info, size, scale)
+    stabilizer = None
+    if stabilize is not None:
+        from cycletools.media.stabilize import TemporalStabilizer
+
+        stabilizer = TemporalStabilizer(stabilize)
     out_width = width * 2 if side_by_side else width
     tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     try:
@@ -108,9 +118,14 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             decoded.put(_END)
 
     def encode() -> None:
+        # Stabilising runs here, in frame order, overlapped with the model working on the next batch.
         try:
             while (item := encoded.get()) is not _END:
-                writer.write(*item)
+                stamp, original, output = item
+                if stabilizer is not None:
+                    output = stabilizer(original, output)
+                frame = np.concatenate([original, output], axis=1) if side_by_side else output
+                writer.write(frame, stamp)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -137,8 +152,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             images = np.stack([image for _, image in batch])
             outputs = translator.translate_frames(images)
             for (stamp, original), output in zip(batch, outputs):
-                frame = np.concatenate([original, output], axis=1) if side_by_side else output
-                encoded.put((frame, stamp))
+                encoded.put((stamp, original, output))
             bar.update(len(batch))
     except KeyboardInterrupt:
         interrupted = True
