@@ -199,3 +199,38 @@ def test_video_stabilize_keeps_frames(tmp_path: Path, tiny_generator_file: Path)
     bad = video(str(clip), "--weights", str(tiny_generator_file), "--stabilize", "1.5", "-o", str(tmp_path / "b.mp4"))
     assert bad.returncode == 1 and "strength must be in [0, 1)" in bad.stderr
     assert not (tmp_path / "b.mp4").exists()
+
+
+def test_webcam_with_a_file_as_camera_records_every_frame(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "cam.mp4", frames=14, fps=Fraction(30000, 1001))
+    out = tmp_path / "rec.mp4"
+    result = run_cli("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record", str(out),
+                     "--no-window", "--side-by-side")
+    assert result.returncode == 0, result.stderr
+    assert f"14 frames in" in result.stdout and str(out) in result.stdout
+    info = probe(out)
+    assert (info.width, info.height, info.fps) == (128, 48, Fraction(30000, 1001))
+    assert len(frame_times(out)) == 14
+    limited = run_cli("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record",
+                      str(tmp_path / "five.mp4"), "--no-window", "--max-frames", "5")
+    assert limited.returncode == 0 and len(frame_times(tmp_path / "five.mp4")) == 5
+
+
+@pytest.mark.parametrize("args,message,code", [
+    (["--camera", "7", "--no-window", "--record", "x.mp4"], "cannot open camera 7", 1),
+    (["--camera", "missing.mp4", "--no-window", "--record", "x.mp4"], "camera not found: missing.mp4", 1),
+    (["--camera", "0", "--no-window"], "--no-window without --record", 2),
+])
+def test_webcam_refusals(tmp_path: Path, tiny_generator_file: Path, args, message, code):
+    result = run_cli("webcam", "--weights", str(tiny_generator_file), *args, cwd=tmp_path)
+    assert result.returncode == code
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_webcam_without_a_display_says_so(tmp_path: Path, tiny_generator_file: Path, monkeypatch):
+    clip = make_clip(tmp_path / "cam.mp4", frames=3)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "cycletools", "webcam", "--weights", str(tiny_generator_file),
+                             "--camera", str(clip)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1 and "no display for the preview window; add --no-window" in result.stderr

@@ -7,9 +7,9 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import evaluate, plugins, train, translate, video, weights
+from cycletools.cli import evaluate, plugins, train, translate, video, webcam, weights
 
-SUBCOMMANDS = (train, translate, video, evaluate, plugins, weights)
+SUBCOMMANDS = (train, translate, video, webcam, evaluate, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra

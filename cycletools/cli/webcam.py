@@ -1,0 +1,68 @@
+"""``cycletools webcam``: live translation of a camera, a video file or a stream."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = """Translate a live camera stream and show it in a window (keys: q or Esc quit, s side by side,
+n / p switch to the next / previous domain that has weights). --camera takes a device index
+(default 0), a video file or a stream URL; --record OUT.mp4 saves the translated stream (written to
+a temporary file, renamed into place when you quit). --no-window runs without a preview (for
+recording, or on machines without a display)."""
+
+
+def add_parser(commands) -> None:
+    from cycletools.cli.translate import add_generator_options
+
+    parser = commands.add_parser("webcam", help="translate a live camera stream", description=HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_generator_options(parser)
+    parser.add_argument("--camera", default="0", metavar="0|PATH|URL", help="device index, video file or URL")
+    parser.add_argument("--record", metavar="OUT.mp4", help="also record the translated stream")
+    parser.add_argument("--size", dest="frame_size", type=int, metavar="S",
+                        help="resize camera frames so the shorter side is S pixels")
+    parser.add_argument("--side-by-side", action="store_true", help="start with camera and translation side by side")
+    parser.add_argument("--no-window", action="store_true", help="no preview window")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.set_defaults(handler=run_webcam)
+
+
+def run_webcam(args: argparse.Namespace) -> int:
+    from cycletools.cli.translate import load_translator
+    from cycletools.errors import UsageError
+    from cycletools.pipelines.live import LiveSession
+
+    if args.no_window and not args.record:
+        raise UsageError("--no-window without --record would show and save nothing")
+    translator = load_translator(args)
+    session = LiveSession(translator, args.camera, record=Path(args.record) if args.record else None,
+                          size=args.frame_size, window=not args.no_window, side_by_side=args.side_by_side,
+                          max_frames=args.max_frames, switch=_domain_switcher(translator, args))
+    result = session.run()
+    where = f" → {result.recorded}" if result.recorded else ""
+    print(f"{result.frames} frames in {result.seconds:.1f} s ({result.frames_per_second:.1f} frames/s){where}")
+    return 0
+
+
+def _domain_switcher(translator, args):
+    """Cycle through the registered domains whose weights are here (bundled or cached)."""
+    from cycletools import store
+    from cycletools.pipelines.translator import Translator
+    from cycletools.registry import get_registry
+
+    registry = get_registry()
+    names = [name for name, spec in registry.domains.items() if store.status(spec).state in ("bundled", "cached")]
+    if len(names) < 2:
+        return None
+    cache: dict[str, Translator] = {}
+    position = {"index": names.index(args.plugin) if args.plugin in names else -1}
+
+    def switch(step: int):
+        position["index"] = (position["index"] + step) % len(names)
+        name = names[position["index"]]
+        if name not in cache:
+            cache[name] = Translator.from_plugin(name, device=args.device, precision=args.precision)
+        return cache[name]
+
+    return switch
