@@ -141,8 +141,9 @@ class LiveSession:
         cv2 = self.cv2
         view = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         label = f"{fps:.1f} fps  {getattr(self.translator.domain, 'name', '')}  [s] side by side  [n/p] domain  [q] quit"
-        cv2.putText(view, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(view, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        (text_width, text_height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        cv2.rectangle(view, (4, 4), (12 + text_width, 14 + text_height), (0, 0, 0), -1)
+        cv2.putText(view, label, (8, 8 + text_height), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         cv2.imshow(WINDOW, view)
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
