@@ -20,13 +20,15 @@ def moving_square(index: int, width: int, height: int) -> np.ndarray:
 
 
 def make_clip(path: Path, width: int = 64, height: int = 48, fps: Fraction = Fraction(24), frames: int = 12,
-              codec: str = "libx264", audio: str | None = None, times: list[float] | None = None) -> Path:
+              codec: str = "libx264", audio: str | None = None, times: list[float] | None = None,
+              options: dict[str, str] | None = None) -> Path:
     """Write a clip; ``times`` (seconds) gives a variable frame rate, ``audio`` an audio codec (a 440 Hz tone)."""
     import av
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
+        stream.options = options or {}
         stream.pix_fmt = "yuv420p" if codec in ("libx264", "mpeg4", "libvpx-vp9") else "yuv444p" if codec == "ffv1" else stream.pix_fmt
         time_base = Fraction(1, 90000) if times else 1 / Fraction(fps)
         stream.codec_context.time_base = time_base

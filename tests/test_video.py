@@ -234,3 +234,50 @@ def test_webcam_without_a_display_says_so(tmp_path: Path, tiny_generator_file: P
     result = subprocess.run([sys.executable, "-m", "cycletools", "webcam", "--weights", str(tiny_generator_file),
                              "--camera", str(clip)], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1 and "no display for the preview window; add --no-window" in result.stderr
+
+
+def test_undecodable_frames_are_replaced_by_the_previous_one_and_counted(tmp_path: Path, monkeypatch):
+    import types
+
+    import av
+
+    from cycletools.media import video as video_module
+
+    clip = make_clip(tmp_path / "clip.mkv", frames=10, codec="ffv1")  # intra-only: one packet per frame
+    real_open = av.open
+
+    class Packet:
+        def __init__(self, packet, broken):
+            self._packet, self.broken = packet, broken
+            self.size, self.pts = packet.size, packet.pts
+
+        def decode(self):
+            if self.broken:
+                raise av.FFmpegError(1094995529, "Invalid data found when processing input")
+            return self._packet.decode()
+
+    class Container:
+        def __init__(self, container):
+            self._container = container
+            self.streams = container.streams
+
+        def demux(self, stream):
+            for number, packet in enumerate(self._container.demux(stream)):
+                yield Packet(packet, number in (3, 4))
+
+        def seek(self, *args, **kwargs):
+            return self._container.seek(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._container.close()
+
+    monkeypatch.setattr(video_module, "_av", lambda: types.SimpleNamespace(
+        open=lambda path: Container(real_open(path)), FFmpegError=av.FFmpegError))
+    reader = FrameReader(clip)
+    frames = list(reader)
+    assert len(frames) == 10 and reader.corrupt == 2
+    assert [f.index for f in frames if f.repeated] == [3, 4]
+    assert (frames[3].image == frames[2].image).all() and frames[5].repeated is False

@@ -114,7 +114,14 @@ class FrameReader:
             end = None if self.duration is None else self.start + self.duration
             if self.start > 0:
                 container.seek(int((self.start) / time_base) + first_pts, stream=stream, backward=True)
-            last, index = None, 0
+            last, index, missing = None, 0, []  # missing: times of packets that failed to decode
+
+            def emit(time: float, image: np.ndarray, repeated: bool = False) -> DecodedFrame:
+                nonlocal index
+                frame = DecodedFrame(index, time, image, repeated)
+                index += 1
+                return frame
+
             demux = container.demux(stream)
             while True:
                 try:
@@ -127,26 +134,29 @@ class FrameReader:
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
-                    if last is not None and packet.size:
+                    if packet.size and packet.pts is not None:
                         self.corrupt += 1
-                        pts = packet.pts if packet.pts is not None else None
-                        time = float((pts - first_pts) * time_base) if pts is not None else last.time
-                        if time >= self.start and (end is None or time < end):
-                            yield DecodedFrame(index, time, last.image, repeated=True)
-                            index += 1
+                        missing.append(float((packet.pts - first_pts) * time_base))
                     continue
                 for frame in frames:
                     pts = frame.pts if frame.pts is not None else frame.dts
                     time = float((pts - first_pts) * time_base) if pts is not None else (
                         last.time if last else 0.0)
+                    # Frames lost before this one (decoders may hand frames out late) come first.
+                    while missing and missing[0] < time:
+                        lost = missing.pop(0)
+                        if last is not None and lost >= self.start - 1e-6 and (end is None or lost < end - 1e-6):
+                            yield emit(lost, last.image, repeated=True)
                     if time < self.start - 1e-6:
                         continue
                     if end is not None and time >= end - 1e-6:
                         return
-                    last = DecodedFrame(index, time, frame.to_ndarray(format="rgb24"))
+                    last = emit(time, frame.to_ndarray(format="rgb24"))
                     self.decoded += 1
                     yield last
-                    index += 1
+            for lost in missing:  # lost at the very end: repeat the last good frame
+                if last is not None and lost >= self.start - 1e-6 and (end is None or lost < end - 1e-6):
+                    yield emit(lost, last.image, repeated=True)
 
 
 def _fraction_gcd(a: Fraction, b: Fraction) -> Fraction:
