@@ -7,9 +7,9 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import evaluate, plugins, train, translate, video, webcam, weights
+from cycletools.cli import evaluate, plugins, serve, train, translate, video, webcam, weights
 
-SUBCOMMANDS = (train, translate, video, webcam, evaluate, plugins, weights)
+SUBCOMMANDS = (train, translate, video, webcam, serve, evaluate, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra
@@ -18,6 +18,7 @@ EPILOG = """examples:
   cycletools plugins
   cycletools translate horse.jpg --plugin horse2zebra --download -o zebra.png
   cycletools video in.mp4 --plugin horse2zebra
+  cycletools serve
 
 Run 'cycletools COMMAND --help' for the options of each command."""
 

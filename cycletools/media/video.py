@@ -56,6 +56,8 @@ def probe(path: str | Path) -> VideoInfo:
             if not container.streams.video:
                 raise CycletoolsError(f"{path}: no video stream in this file")
             stream = container.streams.video[0]
+            if not stream.codec_context.width or not stream.codec_context.height:
+                raise CycletoolsError(f"{path}: not a readable video (its video stream has no picture size)")
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             if not rate:
                 raise CycletoolsError(f"{path}: the video stream has no frame rate")

@@ -182,6 +182,8 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
     if writer.frames == 0:
         try:
             writer.close()
+        except Exception:
+            pass  # nothing was encoded: the empty file is discarded anyway
         finally:
             tmp.unlink(missing_ok=True)
         if interrupted:

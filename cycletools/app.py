@@ -1,0 +1,263 @@
+"""The Gradio web app: every domain on images, video and the browser's camera, plus the plugin list.
+
+Models are loaded once per domain and shared between requests; a queue bounds how many
+translations run at once (one per device by default) and how many may wait. Uploads are
+limited in size; files are served only from Gradio's own cache and the app's temp folder,
+which is removed when the app stops. Errors reach the page as messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app must work offline
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from cycletools import __version__, store  # noqa: E402
+from cycletools.data.images import list_images  # noqa: E402
+from cycletools.errors import CycletoolsError  # noqa: E402
+from cycletools.pipelines.translator import Translator  # noqa: E402
+from cycletools.registry import get_registry  # noqa: E402
+
+LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
+USABLE = ("bundled", "cached")
+
+
+@dataclass
+class ServeLimits:
+    max_upload: str = "200mb"          # any single upload (Gradio refuses larger ones)
+    max_image_pixels: int = 40_000_000  # width × height
+    max_video_seconds: float = 600.0
+    queue_size: int = 16               # waiting requests beyond the running ones
+    concurrency: int = 1               # translations at once on the device
+
+
+class TranslatorCache:
+    """One Translator per domain, loaded on first use and shared by every request."""
+
+    def __init__(self, device: str | None = None):
+        self.device = device
+        self._translators: dict[str, Translator] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Translator:
+        with self._lock:
+            if name not in self._translators:
+                self._translators[name] = Translator.from_plugin(name, device=self.device)
+            return self._translators[name]
+
+
+def domain_choices() -> list[tuple[str, str]]:
+    """Dropdown entries grouped by family: "Family · Title (name) — weights status"."""
+    registry = get_registry()
+    rows = []
+    for name, spec in registry.domains.items():
+        status = store.status(spec).state
+        rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
+    return [(label, name) for _, _, label, name in sorted(rows)]
+
+
+def default_domain() -> str | None:
+    registry = get_registry()
+    usable = [name for name, spec in registry.domains.items() if store.status(spec).state in USABLE]
+    return "horse2zebra" if "horse2zebra" in usable else (sorted(usable) or [None])[0]
+
+
+def describe(name: str | None) -> str:
+    if not name:
+        return ""
+    registry = get_registry()
+    spec = registry.domain(name)
+    status = store.status(spec)
+    plugin = registry.domain_plugins[name]
+    lines = [f"**{spec.title}** — {spec.description or spec.family_title}",
+             f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
+             + f" · plugin `{plugin.label}`"]
+    if spec.reverse:
+        lines.append(f"Reverse direction: `{spec.reverse}`")
+    if status.state not in USABLE:
+        lines.append("These weights are not here yet: fetch them in the Plugins tab.")
+    return "  \n".join(lines)
+
+
+def resolve_direction(name: str, direction: str) -> str:
+    if direction == "reverse":
+        spec = get_registry().domain(name)
+        if not spec.reverse:
+            raise CycletoolsError(f"{name} has no reverse direction")
+        return spec.reverse
+    return name
+
+
+def example_images() -> list[str]:
+    """A few test images from the shared datasets, when a checkout has them beside it."""
+    root = Path(os.environ.get("CYCLETOOLS_SHARED", Path.cwd().parent / "shared")) / "datasets"
+    examples = []
+    for dataset in ("horse2zebra", "monet2photo"):
+        folder = root / dataset / "testA"
+        if folder.is_dir():
+            examples += [str(p) for p in list_images(folder).files[:2]]
+    return examples
+
+
+def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
+    """The Blocks app and its temp folder (removed at exit)."""
+    limits = limits or ServeLimits()
+    cache = TranslatorCache(device)
+    workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+
+    def user_error(exc: Exception) -> gr.Error:
+        return gr.Error(str(exc), duration=None)
+
+    def translate_image(image: Image.Image | None, name: str | None, direction: str):
+        if image is None:
+            raise gr.Error("Upload or paste an image first.")
+        if not name:
+            raise gr.Error("Pick a domain first.")
+        if image.width * image.height > limits.max_image_pixels:
+            raise gr.Error(f"The image is {image.width}×{image.height}; the limit is "
+                           f"{limits.max_image_pixels / 1e6:.0f} megapixels.")
+        try:
+            translator = cache.get(resolve_direction(name, direction))
+            result = translator(image)
+        except CycletoolsError as exc:
+            raise user_error(exc) from None
+        before = image.convert("RGBA" if result.mode == "RGBA" else "RGB")
+        return (before, result), result, f"Output: {result.width}×{result.height} ({result.mode})"
+
+    def translate_video_file(path: str | None, name: str | None, direction: str, stabilize: bool,
+                             side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
+        from cycletools.media.video import probe
+        from cycletools.pipelines.video import translate_video
+
+        if not path:
+            raise gr.Error("Upload a video first.")
+        if not name:
+            raise gr.Error("Pick a domain first.")
+        try:
+            info = probe(path)
+            if info.duration and info.duration > limits.max_video_seconds:
+                raise CycletoolsError(f"the clip lasts {info.duration:.0f} s; the limit is "
+                                      f"{limits.max_video_seconds:.0f} s")
+            domain = resolve_direction(name, direction)
+            target = Path(tempfile.mkdtemp(dir=workdir)) / f"{Path(path).stem}_{domain}.mp4"
+            result = translate_video(cache.get(domain), path, target, stabilize=0.6 if stabilize else None,
+                                     side_by_side=side_by_side)
+        except CycletoolsError as exc:
+            raise user_error(exc) from None
+        summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "
+                   f"{result.frames_per_second:.1f} frames/s" + (f", audio {result.audio}" if result.audio else ""))
+        return str(result.output), summary
+
+    def translate_camera(frame: np.ndarray | None, name: str | None, direction: str):
+        if frame is None or not name:
+            return None
+        try:
+            return cache.get(resolve_direction(name, direction)).translate_frames(frame[None])[0]
+        except CycletoolsError as exc:
+            raise user_error(exc) from None
+
+    def plugin_table() -> list[list[Any]]:
+        registry = get_registry()
+        rows = []
+        for name, spec in sorted(registry.domains.items()):
+            info = registry.domain_plugins[name]
+            dist = f"{info.distribution} {info.version}" if info.distribution else "-"
+            rows.append([name, spec.family_title, spec.title, f"{info.name} ({dist})",
+                         spec.architecture_summary(), store.status(spec).state])
+        for problem in registry.problems:
+            rows.append([problem.plugin.name, "—", f"failed: {problem.error}", problem.plugin.label, "—", "—"])
+        return rows
+
+    def model_card(name: str | None) -> str:
+        if not name:
+            return ""
+        spec = get_registry().domain(name)
+        card = Path(spec.bundled).with_suffix(".md") if spec.bundled else None
+        if card and card.is_file():
+            return card.read_text(encoding="utf-8")
+        source = spec.sources[0].url if spec.sources else "none"
+        return (f"### {spec.title}\n{spec.description}\n\n- family: {spec.family_title}\n- architecture: "
+                f"{spec.architecture_summary()}\n- download source: {source}\n- dataset: {spec.dataset or '—'}\n\n"
+                "No model card is bundled for this domain.")
+
+    def fetch(name: str | None):
+        if not name:
+            raise gr.Error("Pick a domain first.")
+        registry = get_registry()
+        try:
+            path = store.fetch(registry.domain(name), adapters=registry.adapters)
+        except CycletoolsError as exc:
+            return plugin_table(), f"⚠️ {exc}", gr.Dropdown(choices=domain_choices())
+        return plugin_table(), f"✅ {name}: weights saved to `{path}`", gr.Dropdown(choices=domain_choices())
+
+    choices, initial = domain_choices(), default_domain()
+    with gr.Blocks(title="cycletools", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown(f"# cycletools {__version__}\nUnpaired image-to-image translation with CycleGAN: pick a "
+                    "domain, give it an image, a video or your camera.")
+        with gr.Row():
+            domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3, elem_id="domain")
+            direction = gr.Radio(["forward", "reverse"], value="forward", label="Direction", scale=1,
+                                 elem_id="direction")
+        about = gr.Markdown(describe(initial), elem_id="about")
+        domain.change(describe, domain, about)
+        with gr.Tab("Image", id="image"):
+            with gr.Row():
+                source = gr.Image(type="pil", image_mode=None, label="Input", sources=["upload", "clipboard"],
+                                  elem_id="image-input")
+                slider = gr.ImageSlider(type="pil", label="Before / after", format="png", elem_id="compare")
+            with gr.Row():
+                run_image = gr.Button("Translate", variant="primary", elem_id="translate-image")
+                size_note = gr.Markdown(elem_id="image-info")
+            output = gr.Image(type="pil", format="png", label="Result (download)", buttons=["download"],
+                              interactive=False, elem_id="image-output")
+            examples = example_images()
+            if examples:
+                gr.Examples(examples, inputs=source, label="Examples")
+            run_image.click(translate_image, [source, domain, direction], [slider, output, size_note],
+                            api_name="translate_image")
+        with gr.Tab("Video", id="video"):
+            with gr.Row():
+                video_in = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")
+                video_out = gr.Video(label="Translated", interactive=False, elem_id="video-output")
+            with gr.Row():
+                stabilize = gr.Checkbox(label="Stabilize (less flicker)", value=False)
+                side = gr.Checkbox(label="Side by side", value=False)
+                run_video = gr.Button("Translate video", variant="primary", elem_id="translate-video")
+            video_note = gr.Markdown(elem_id="video-info")
+            run_video.click(translate_video_file, [video_in, domain, direction, stabilize, side],
+                            [video_out, video_note], api_name="translate_video")
+        with gr.Tab("Webcam", id="webcam"):
+            with gr.Row():
+                camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera")
+                live = gr.Image(label="Translated", streaming=True, interactive=False)
+            camera.stream(translate_camera, [camera, domain, direction], live, stream_every=0.2,
+                          concurrency_limit=limits.concurrency, api_name=False)
+        with gr.Tab("Plugins", id="plugins"):
+            table = gr.Dataframe(plugin_table(), headers=["name", "family", "what it does", "plugin",
+                                                          "architecture", "weights"],
+                                 interactive=False, elem_id="plugin-table")
+            with gr.Row():
+                card_domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3)
+                fetch_button = gr.Button("Fetch missing weights", scale=1)
+            fetch_note = gr.Markdown()
+            card = gr.Markdown(model_card(initial))
+            card_domain.change(model_card, card_domain, card)
+            fetch_button.click(fetch, card_domain, [table, fetch_note, domain], api_name=False)
+    app.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
+    return app, workdir
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(font=LOCAL_FONTS, font_mono=["ui-monospace", "monospace"])

@@ -1,0 +1,225 @@
+"""The web app, served for real: a browser (Playwright + Debian's chromium), gradio_client, refusals."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_fixtures import frame_times, make_clip
+
+pytest.importorskip("gradio", reason="the app extras are not installed")
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOT_COPY = os.environ.get("CYCLETOOLS_SCREENSHOT")  # set to a path to keep the README screenshot
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(home: Path, *args: str):
+    port = free_port()
+    env = {**os.environ, "CYCLETOOLS_HOME": str(home), "CYCLETOOLS_PLUGINS": "", "GRADIO_ANALYTICS_ENABLED": "False",
+           "CYCLETOOLS_SHARED": str(home / "no-shared-data")}  # no dataset images on the page (or its screenshot)
+    process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise AssertionError("the app did not come up within 90 s")
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory, tiny_generator_module_file) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    for name in ("horse2zebra", "zebra2horse"):
+        result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(tiny_generator_module_file),
+                                 "--plugin", name], capture_output=True, text=True,
+                                env={**os.environ, "CYCLETOOLS_HOME": str(home)}, timeout=120)
+        assert result.returncode == 0, result.stderr
+    return home
+
+
+@pytest.fixture(scope="module")
+def tiny_generator_module_file(tmp_path_factory) -> Path:
+    import torch
+
+    from cycletools.models import ResnetGenerator, init_weights
+    from cycletools.weights import save_generator
+
+    torch.manual_seed(0)
+    return save_generator(init_weights(ResnetGenerator(ngf=4, n_blocks=1), gain=0.5),
+                          tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def server(app_home):
+    process, url = serve(app_home, "--max-upload", "2mb", "--queue-size", "1")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def random_image(width: int, height: int, path: Path, mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode).save(path)
+    return path
+
+
+def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from media_fixtures import moving_square
+
+    image = tmp_path / "generated.png"
+    Image.fromarray(moving_square(20, 203, 141)).save(image)  # a generated picture, no dataset image
+    clip = make_clip(tmp_path / "clip.mp4", width=96, height=64, frames=12, audio="aac")
+    outside: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else outside.append(r.url))
+        page.goto(server, wait_until="load")
+        page.wait_for_selector("#translate-image", timeout=60_000)
+        assert "horse2zebra" in page.locator("#domain input").input_value()
+        page.locator("#image-input input[type=file]").set_input_files(str(image))
+        page.wait_for_selector("#image-input img", timeout=30_000)
+        page.click("#translate-image")
+        page.wait_for_selector("#image-output img", timeout=120_000)
+        size = page.evaluate("() => { const i = document.querySelector('#image-output img');"
+                             " return [i.naturalWidth, i.naturalHeight]; }")
+        assert size == [203, 141]
+        src = page.locator("#image-output img").first.get_attribute("src")
+        body = page.request.get(src).body()
+        (tmp_path / "result.png").write_bytes(body)
+        with Image.open(tmp_path / "result.png") as result, Image.open(image) as original:
+            assert result.size == original.size
+            assert np.abs(np.asarray(result.convert("RGB"), int) - np.asarray(original, int)).mean() > 5
+        page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+        if SCREENSHOT_COPY:
+            shutil.copy(tmp_path / "app.png", SCREENSHOT_COPY)
+
+        page.get_by_role("tab", name="Video").click()
+        page.locator("#video-input input[type=file]").set_input_files(str(clip))
+        page.wait_for_selector("#video-input video", timeout=30_000)
+        page.click("#translate-video")
+        page.wait_for_selector("#video-output video", timeout=180_000)
+        video_src = page.locator("#video-output video").first.get_attribute("src")
+        (tmp_path / "video.mp4").write_bytes(page.request.get(video_src).body())
+        page.screenshot(path=str(tmp_path / "video-tab.png"), full_page=True)
+        browser.close()
+    from cycletools.media.video import probe
+
+    info = probe(tmp_path / "video.mp4")
+    assert (info.width, info.height, info.fps, info.audio_codecs) == (96, 64, 24, ["aac"])
+    assert len(frame_times(tmp_path / "video.mp4")) == 12
+    assert outside == [], f"the page fetched from outside: {outside}"
+
+
+def test_gradio_client_translates_an_image(server, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    image = random_image(57, 31, tmp_path / "rgba.png", mode="RGBA")
+    slider, output, note = client.predict(handle_file(str(image)), "horse2zebra", "forward", api_name="/translate_image")
+    with Image.open(output) as result:
+        assert result.size == (57, 31) and result.mode == "RGBA"
+    assert note == "Output: 57×31 (RGBA)"
+    reverse = client.predict(handle_file(str(image)), "horse2zebra", "reverse", api_name="/translate_image")
+    assert Image.open(reverse[1]).size == (57, 31)
+
+
+def test_bad_requests_get_messages_and_the_app_keeps_serving(server, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image at all")
+    with pytest.raises(Exception) as bad_file:
+        client.predict(handle_file(str(fake)), "horse2zebra", "forward", api_name="/translate_image")
+    assert "Traceback" not in str(bad_file.value)
+    with pytest.raises(Exception, match="no weights for monet2photo yet"):
+        client.predict(handle_file(str(random_image(16, 16, tmp_path / "a.png"))), "monet2photo", "forward",
+                       api_name="/translate_image")
+    with pytest.raises(Exception, match="not a readable video"):
+        client.predict(handle_file(str(fake)), "horse2zebra", "forward", False, False, api_name="/translate_video")
+    ok = client.predict(handle_file(str(random_image(20, 20, tmp_path / "b.png"))), "horse2zebra", "forward",
+                        api_name="/translate_image")
+    assert Image.open(ok[1]).size == (20, 20)
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("path", ["gradio_api/file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
+                                  "file=/etc/passwd", "gradio_api/file=%2Fetc%2Fpasswd"])
+def test_files_outside_the_app_are_refused(server, path: str):
+    code = status_of(server + path)
+    assert code in (403, 404), code
+
+
+def test_oversized_uploads_are_refused(server, tmp_path: Path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 2 * 1024 * 1024
+    boundary = "cycletoolsboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + big.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(server + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        code = 200
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+    assert code == 413
+
+
+def test_a_full_queue_answers_busy(server, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    clip = make_clip(tmp_path / "long.mp4", width=160, height=120, frames=240)
+    client = Client(server, verbose=False)
+    jobs = [client.submit(handle_file(str(clip)), "horse2zebra", "forward", True, False, api_name="/translate_video")
+            for _ in range(4)]
+    outcomes = []
+    for job in jobs:
+        try:
+            job.result(timeout=300)
+            outcomes.append("done")
+        except Exception as exc:  # the queue (1 running + 1 waiting) is full
+            outcomes.append(str(exc))
+    assert outcomes.count("done") >= 1
+    assert any("full" in outcome.lower() for outcome in outcomes if outcome != "done"), outcomes
