@@ -240,8 +240,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                             [video_out, video_note], api_name="translate_video")
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
-                camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera")
-                live = gr.Image(label="Translated", streaming=True, interactive=False)
+                camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                  elem_id="webcam-input")
+                live = gr.Image(label="Translated", streaming=True, interactive=False, elem_id="webcam-output")
             camera.stream(translate_camera, [camera, domain, direction], live, stream_every=0.2,
                           concurrency_limit=limits.concurrency, api_name=False)
         with gr.Tab("Plugins", id="plugins"):

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+                 "--no-first-run", "--disable-sync",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a synthetic camera
 SCREENSHOT_COPY = os.environ.get("CYCLETOOLS_SCREENSHOT")  # set to a path to keep the README screenshot
 
 
@@ -141,6 +142,31 @@ def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
     assert (info.width, info.height, info.fps, info.audio_codecs) == (96, 64, 24, ["aac"])
     assert len(frame_times(tmp_path / "video.mp4")) == 12
     assert outside == [], f"the page fetched from outside: {outside}"
+
+
+def test_browser_webcam_streams_translated_frames(server, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
+        page = context.new_page()
+        page.goto(server, wait_until="load")
+        page.wait_for_selector("#translate-image", timeout=60_000)
+        page.get_by_role("tab", name="Webcam").click()
+        page.locator("#webcam-input").get_by_text("Click to Access Webcam").click()
+        page.locator("#webcam-input button", has_text="Record").click()
+        page.wait_for_selector("#webcam-output img", timeout=120_000)
+        first = page.locator("#webcam-output img").first.get_attribute("src")
+        page.wait_for_function("src => document.querySelector('#webcam-output img').src !== src", arg=first,
+                               timeout=60_000)  # a stream: the translated frame keeps changing
+        size = page.evaluate("() => { const i = document.querySelector('#webcam-output img');"
+                             " return [i.naturalWidth, i.naturalHeight]; }")
+        page.screenshot(path=str(tmp_path / "webcam.png"))
+        browser.close()
+    assert size[0] > 0 and size[1] > 0
 
 
 def test_gradio_client_translates_an_image(server, tmp_path: Path):
