@@ -270,7 +270,10 @@ def test_working_size_translates_small_and_returns_the_input_size(tiny_generator
 
 @pytest.mark.slow
 def test_example_plugin_distribution_installs_and_registers(tmp_path: Path):
-    example = Path(__file__).resolve().parents[1] / "examples" / "cycletools-shapes"
+    import shutil
+
+    example = tmp_path / "cycletools-shapes"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "cycletools-shapes", example)
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                               "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
