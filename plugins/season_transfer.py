@@ -4,19 +4,19 @@ from cycletools import DomainSpec, hookimpl
 from plugins import OFFICIAL_DATASETS, bundled, official_sources
 
 DATASET = OFFICIAL_DATASETS.format(name="summer2winter_yosemite")
+SEASONS = [
+    # (name, reverse, source, target, generator of a summer2winter run, what it does)
+    ("summer2winter_yosemite", "winter2summer_yosemite", "summer", "winter", "a2b",
+     "Turns summer landscapes (Yosemite, Flickr) wintry: snow, bare trees, cold light."),
+    ("winter2summer_yosemite", "summer2winter_yosemite", "winter", "summer", "b2a",
+     "Turns winter landscapes summery: green meadows and foliage instead of snow."),
+]
 
 
 @hookimpl
 def register_domains(register):
-    register(DomainSpec(
-        name="summer2winter_yosemite", reverse="winter2summer_yosemite", family="season",
-        title="Summer → winter", source="summer", target="winter",
-        description="Turns summer landscapes (Yosemite, Flickr) wintry: snow, bare trees, cold light.",
-        sources=official_sources("summer2winter_yosemite"), bundled=bundled("summer2winter_yosemite"),
-        run_direction="a2b", inference_size=256, dataset=DATASET))
-    register(DomainSpec(
-        name="winter2summer_yosemite", reverse="summer2winter_yosemite", family="season",
-        title="Winter → summer", source="winter", target="summer",
-        description="Turns winter landscapes summery: green meadows and foliage instead of snow.",
-        sources=official_sources("winter2summer_yosemite"), bundled=bundled("winter2summer_yosemite"),
-        run_direction="b2a", inference_size=256, dataset=DATASET))
+    for name, reverse, source, target, direction, text in SEASONS:
+        register(DomainSpec(
+            name=name, reverse=reverse, family="season", title=f"{source.capitalize()} → {target}",
+            source=source, target=target, description=text, sources=official_sources(name),
+            bundled=bundled(name), run_direction=direction, inference_size=256, dataset=DATASET))
