@@ -86,6 +86,9 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
                              "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="run the generator with PyTorch, or (CPU) through an ONNX export with ONNX "
+                             "Runtime, made on first use and cached (default: torch)")
 
 
 def load_translator(args: argparse.Namespace):
@@ -97,7 +100,7 @@ def load_translator(args: argparse.Namespace):
         raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
                               "(--weights may also go with --plugin)")
     size = parse_size(getattr(args, "size", None))
-    options = {"device": args.device, "precision": args.precision}
+    options = {"device": args.device, "precision": args.precision, "backend": getattr(args, "backend", "torch")}
     if args.plugin:
         return Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
                                       working_size=size, **options)

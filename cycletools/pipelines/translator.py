@@ -65,6 +65,35 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), mode="RGB")
 
 
+BACKENDS = ("torch", "onnxruntime")
+
+
+def _with_backend(generator: nn.Module, config: dict[str, Any], source: str | os.PathLike, backend: str,
+                  device, precision: str):
+    """Swap in an ONNX Runtime session for ``backend="onnxruntime"`` (exported once, then cached)."""
+    if backend == "torch":
+        return generator, device, precision
+    if backend != "onnxruntime":
+        raise CycletoolsError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if device not in (None, "auto", "cpu") and str(device) != "cpu":
+        raise CycletoolsError("the onnxruntime backend runs on the CPU; use --backend torch on CUDA")
+    if precision not in ("auto", "fp32"):
+        raise CycletoolsError("the onnxruntime backend computes in fp32")
+    import hashlib
+    import json
+
+    from cycletools import store
+    from cycletools.export import OnnxGenerator, export_generator
+    from cycletools.utils.files import file_sha256
+
+    key = hashlib.sha256((file_sha256(source) + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:24]
+    path = store.home() / "onnx" / f"{key}.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_generator(generator, path, "onnx", size=256, dynamic=True)
+    return OnnxGenerator(path), "cpu", "fp32"
+
+
 class Translator:
     """A loaded generator ready to translate images.
 
@@ -89,17 +118,20 @@ class Translator:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None,
-                  precision: str = "auto") -> "Translator":
+                  precision: str = "auto", backend: str = "torch") -> "Translator":
         """Load any generator file: the project's safetensors, an official ``.pth``, or a checkpoint
-        that a plugin's weights adapter recognises."""
+        that a plugin's weights adapter recognises. ``backend="onnxruntime"`` runs an ONNX export
+        of it (made once, kept in the user cache) with ONNX Runtime on the CPU."""
         from cycletools.registry import get_registry
 
         generator, config = load_generator(path, get_registry().adapters)
+        generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
         return cls(generator, device=device, config=config, source=str(path), precision=precision)
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
-                 device: str | torch.device | None = None, precision: str = "auto") -> "Translator":
+                 device: str | torch.device | None = None, precision: str = "auto",
+                 backend: str = "torch") -> "Translator":
         """Load the ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
         if direction not in DIRECTIONS:
             raise CycletoolsError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -110,12 +142,12 @@ class Translator:
         if not path.is_file():
             raise CycletoolsError(f"{run_dir}: no {direction} weights yet ({path} is written at the end of "
                                   "each epoch)")
-        return cls.from_file(path, device=device, precision=precision)
+        return cls.from_file(path, device=device, precision=precision, backend=backend)
 
     @classmethod
     def from_plugin(cls, name: str, weights: str | os.PathLike | None = None, download: bool = False,
                     device: str | torch.device | None = None, precision: str = "auto",
-                    working_size: int | None | str = "auto") -> "Translator":
+                    working_size: int | None | str = "auto", backend: str = "torch") -> "Translator":
         """Load a registered domain by name (``cycletools plugins`` lists them).
 
         Weights come from ``weights`` when given, else the plugin's bundled file, else the
@@ -129,6 +161,7 @@ class Translator:
         spec = registry.domain(name)
         path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters)
         generator, config = load_generator(path, registry.adapters)
+        generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
         size = spec.inference_size if working_size == "auto" else working_size
         return cls(generator, device=device, config=config, source=str(path), precision=precision,
                    working_size=size, domain=spec)

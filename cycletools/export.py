@@ -1,0 +1,110 @@
+"""Export generators to ONNX or TorchScript, and run ONNX exports with ONNX Runtime.
+
+An export takes and returns NCHW float tensors in [-1, 1] whose height and width are
+multiples of 4 (the Translator pads any image to that and crops back), either of one fixed
+size or, with ``dynamic``, of any size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cycletools.errors import CycletoolsError
+from cycletools.utils.atomic import atomic_path
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+PARITY_TOLERANCE = 1e-3
+
+
+def export_generator(generator: nn.Module, path: str | Path, fmt: str = "onnx", size: int = 256,
+                     dynamic: bool = False) -> Path:
+    """Write ``generator`` as ONNX (opset 18, dynamic H/W if asked) or TorchScript, atomically."""
+    if fmt not in FORMATS:
+        raise CycletoolsError(f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
+    if size < 8 or size % 4:
+        raise CycletoolsError("the export size must be a multiple of 4, at least 8")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CycletoolsError(f"output folder does not exist: {path.parent}")
+    generator = generator.eval().cpu()
+    example = torch.zeros(1, 3, size, size)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            shapes = None
+            if dynamic:
+                shapes = ({0: torch.export.Dim("batch", min=1, max=1024),
+                           2: 4 * torch.export.Dim("height_4", min=2, max=4096),
+                           3: 4 * torch.export.Dim("width_4", min=2, max=4096)},)
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
+                torch.onnx.export(generator, (example,), str(tmp), dynamo=True, dynamic_shapes=shapes,
+                                  input_names=["image"], output_names=["translated"], external_data=False,
+                                  verbose=False)
+        else:
+            with torch.no_grad():
+                traced = torch.jit.trace(generator, example, check_trace=False)
+            torch.jit.save(traced, str(tmp))
+    return path
+
+
+class OnnxGenerator(nn.Module):
+    """An ONNX export run by ONNX Runtime, usable wherever a generator module is."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise CycletoolsError("the onnxruntime backend needs ONNX Runtime: pip install 'cycletools[export]'") from None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise CycletoolsError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        self.path = Path(path)
+        self.input_name = self.session.get_inputs()[0].name
+        shape = self.session.get_inputs()[0].shape
+        self.fixed_size = tuple(shape[2:]) if all(isinstance(d, int) for d in shape[2:]) else None
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.fixed_size is not None and tuple(batch.shape[2:]) != self.fixed_size:
+            raise CycletoolsError(f"{self.path.name} takes {self.fixed_size[1]}×{self.fixed_size[0]} inputs only "
+                                  f"(got {batch.shape[3]}×{batch.shape[2]}); export it with --dynamic-size")
+        array = np.ascontiguousarray(batch.detach().cpu().float().numpy())
+        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+
+
+def load_exported(path: str | Path) -> nn.Module:
+    """An exported generator: ONNX through ONNX Runtime, TorchScript through torch.jit."""
+    path = Path(path)
+    if not path.is_file():
+        raise CycletoolsError(f"exported model not found: {path}")
+    if path.suffix == ".onnx":
+        return OnnxGenerator(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as exc:
+        raise CycletoolsError(f"{path}: not a loadable TorchScript model ({str(exc).splitlines()[0][:200]})") from None
+
+
+def parity(reference: nn.Module, exported: nn.Module, sizes: list[tuple[int, int]]) -> float:
+    """Largest absolute difference between the two on random inputs of each (height, width)."""
+    worst = 0.0
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for height, width in sizes:
+            x = torch.rand(1, 3, height, width, generator=generator) * 2 - 1
+            worst = max(worst, float((reference(x) - exported(x)).abs().max()))
+    return worst

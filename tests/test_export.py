@@ -1,0 +1,75 @@
+"""Export parity with ONNX Runtime and TorchScript, and the onnxruntime translation backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+
+pytest.importorskip("onnxruntime", reason="the export extras are not installed")
+from cycletools.export import OnnxGenerator, export_generator, load_exported, parity  # noqa: E402
+from cycletools.models import ResnetGenerator, init_weights  # noqa: E402
+from cycletools.models.mobile import MobileResnetGenerator  # noqa: E402
+from cycletools.pipelines.translator import Translator  # noqa: E402
+
+ODD_AND_EVEN = [(32, 32), (35, 53), (17, 9), (64, 48)]
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "mobile_resnet"])
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_matches_pytorch_on_several_sizes(tmp_path: Path, architecture: str, fmt: str):
+    torch.manual_seed(0)
+    generator = init_weights(ResnetGenerator(ngf=8, n_blocks=2) if architecture == "resnet"
+                             else MobileResnetGenerator(stem=8, down=(16, 32), mids=(16, 32), up=(16, 8)),
+                             gain=0.2).eval()
+    path = export_generator(generator, tmp_path / f"g.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, size=32,
+                            dynamic=True)
+    exported = load_exported(path)
+    reference = Translator(generator, device="cpu", precision="fp32")
+    through_export = Translator(exported, device="cpu", config=reference.config, precision="fp32")
+    worst = parity(reference.translate_tensor, through_export.translate_tensor, ODD_AND_EVEN)
+    assert worst < 1e-3, worst
+    if fmt == "onnx":
+        assert isinstance(exported, OnnxGenerator) and exported.fixed_size is None
+
+
+def test_fixed_size_export_refuses_other_sizes(tmp_path: Path, tiny_generator_file: Path):
+    from cycletools.errors import CycletoolsError
+    from cycletools.weights import load_generator
+
+    generator, _ = load_generator(tiny_generator_file)
+    exported = load_exported(export_generator(generator, tmp_path / "fixed.onnx", "onnx", size=32))
+    assert exported.fixed_size == (32, 32)
+    assert exported(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(CycletoolsError, match="takes 32×32 inputs only .* export it with --dynamic-size"):
+        exported(torch.zeros(1, 3, 64, 64))
+
+
+def test_export_cli_and_onnxruntime_backend(tmp_path: Path, tiny_generator_file: Path):
+    out = tmp_path / "tiny.onnx"
+    result = run_cli("export", "--weights", str(tiny_generator_file), "-o", str(out), "--dynamic-size", "--size", "32")
+    assert result.returncode == 0, result.stderr
+    assert "max difference from PyTorch" in result.stdout and out.is_file()
+    image = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)).save(image)
+    env_home = tmp_path / "home"
+    os.environ["CYCLETOOLS_HOME"] = str(env_home)
+    try:
+        ort = Translator.from_file(tiny_generator_file, backend="onnxruntime")
+        assert isinstance(ort.generator, OnnxGenerator) and ort.device.type == "cpu"
+        assert len(list((env_home / "onnx").iterdir())) == 1  # exported once, cached
+        with Image.open(image) as picture:
+            a = np.asarray(ort(picture), int)
+            b = np.asarray(Translator.from_file(tiny_generator_file, device="cpu")(picture), int)
+        assert a.shape == (37, 53, 3) and np.abs(a - b).max() <= 1
+    finally:
+        del os.environ["CYCLETOOLS_HOME"]
+    bad = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
+                  "--precision", "bf16", "-o", str(tmp_path / "x.png"))
+    assert bad.returncode == 1 and "the onnxruntime backend computes in fp32" in bad.stderr
