@@ -38,9 +38,29 @@ def cache_dir() -> Path:
     return home() / "weights"
 
 
-def local_file(spec: DomainSpec) -> Path:
-    """Where imported or locally trained weights of a domain live (project format)."""
-    return cache_dir() / f"{spec.name}.safetensors"
+VARIANTS = ("full", "fast")
+
+
+def _variant_name(spec: DomainSpec, variant: str) -> str:
+    if variant not in VARIANTS:
+        raise CycletoolsError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    return spec.name if variant == "full" else f"{spec.name}.{variant}"
+
+
+def local_file(spec: DomainSpec, variant: str = "full") -> Path:
+    """Where imported or locally trained weights of a domain live (project format).
+
+    The ``fast`` variant (a compact student) sits beside the full generator as NAME.fast.safetensors.
+    """
+    return cache_dir() / f"{_variant_name(spec, variant)}.safetensors"
+
+
+def bundled_file(spec: DomainSpec, variant: str = "full") -> Path | None:
+    if spec.bundled is None:
+        return None
+    bundled = Path(spec.bundled)
+    _variant_name(spec, variant)  # validates the variant
+    return bundled if variant == "full" else bundled.with_name(f"{bundled.stem}.{variant}{bundled.suffix}")
 
 
 def downloaded_file(spec: DomainSpec, source: WeightsSource) -> Path:
@@ -55,26 +75,36 @@ class WeightsStatus:
     url: str | None = None
 
 
-def cached_path(spec: DomainSpec) -> Path | None:
-    candidates = [local_file(spec)] + [downloaded_file(spec, source) for source in spec.sources]
+def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
+    candidates = [local_file(spec, variant)]
+    if variant == "full":
+        candidates += [downloaded_file(spec, source) for source in spec.sources]
     return next((path for path in candidates if path.is_file()), None)
 
 
-def status(spec: DomainSpec) -> WeightsStatus:
+def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
     """Where this domain's weights would come from right now (no network access)."""
-    url = spec.sources[0].url if spec.sources else None
-    if spec.bundled is not None and Path(spec.bundled).is_file():
-        return WeightsStatus("bundled", Path(spec.bundled), url)
-    cached = cached_path(spec)
+    url = spec.sources[0].url if spec.sources and variant == "full" else None
+    bundled = bundled_file(spec, variant)
+    if bundled is not None and bundled.is_file():
+        return WeightsStatus("bundled", bundled, url)
+    cached = cached_path(spec, variant)
     if cached is not None:
         return WeightsStatus("cached", cached, url)
     return WeightsStatus("downloadable" if url else "missing", None, url)
 
 
 def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
-            adapters: Mapping[str, Callable] | None = None) -> Path:
+            adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
     """The weights file to use for ``spec``: bundled, else cached (checksum verified), else downloaded
     when ``download`` is true; otherwise an error saying how to get it."""
+    if variant != "full":
+        current = status(spec, variant)
+        if current.state in ("bundled", "cached"):
+            return current.path
+        raise CycletoolsError(f"{spec.name} has no {variant} variant here: distil one (cycletools distill --plugin "
+                              f"{spec.name} --data DIR) and import it with --variant {variant}, or place it at "
+                              f"{local_file(spec, variant)}")
     current = status(spec)
     if current.state == "bundled":
         return current.path
@@ -196,7 +226,7 @@ def download(url: str, target: Path, sha256: str | None = None, progress: bool =
 
 
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
-                   adapters: Mapping[str, Callable] | None = None) -> Path:
+                   adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
     """Convert a generator file or a training run into the cache, as this domain's local weights."""
     from cycletools.weights import load_generator, save_generator
 
@@ -209,9 +239,9 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
                                   f"(no {run_weights})")
         source = run_weights
     generator, config = load_generator(source, adapters)
-    target = local_file(spec)
+    target = local_file(spec, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_generator(generator, target, config, metadata={"cycletools.domain": spec.name,
+    save_generator(generator, target, config, metadata={"cycletools.domain": spec.name, "cycletools.variant": variant,
                                                         "cycletools.imported_from": str(source.resolve())})
     record_checksum(target, file_sha256(target))
     return target

@@ -7,9 +7,9 @@ import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import evaluate, export, plugins, serve, train, translate, video, webcam, weights
+from cycletools.cli import distill, evaluate, export, plugins, serve, train, translate, video, webcam, weights
 
-SUBCOMMANDS = (train, translate, video, webcam, serve, evaluate, export, plugins, weights)
+SUBCOMMANDS = (train, translate, video, webcam, serve, evaluate, export, distill, plugins, weights)
 
 EPILOG = """examples:
   cycletools train --data datasets/horse2zebra --name horse2zebra

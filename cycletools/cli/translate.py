@@ -86,6 +86,9 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
                              "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
+    parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
+                        help="with --plugin: the full generator or its compact fast student; auto takes the "
+                             "fast one on the CPU when it is here (default: auto)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="run the generator with PyTorch, or (CPU) through an ONNX export with ONNX "
                              "Runtime, made on first use and cached (default: torch)")
@@ -102,8 +105,12 @@ def load_translator(args: argparse.Namespace):
     size = parse_size(getattr(args, "size", None))
     options = {"device": args.device, "precision": args.precision, "backend": getattr(args, "backend", "torch")}
     if args.plugin:
-        return Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
-                                      working_size=size, **options)
+        translator = Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
+                                            working_size=size, variant=getattr(args, "variant", "auto"), **options)
+        if translator.variant == "fast" and getattr(args, "variant", "auto") == "auto":
+            print(f"using the fast variant of {args.plugin} on the CPU (--variant full for the full generator)",
+                  file=sys.stderr)
+        return translator
     translator = (Translator.from_file(args.weights, **options) if args.weights
                   else Translator.from_run(args.run, args.direction, **options))
     translator.working_size = None if size == "auto" else size

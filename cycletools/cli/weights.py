@@ -30,6 +30,8 @@ def add_parser(commands) -> None:
     imports.add_argument("--plugin", required=True, metavar="NAME", help="the domain these weights are for")
     imports.add_argument("--direction", choices=("a2b", "b2a"), default=None,
                          help="with a run folder: which generator (default: the domain's own)")
+    imports.add_argument("--variant", choices=("full", "fast"), default="full",
+                         help="full generator, or the compact fast student (default: full)")
     imports.set_defaults(handler=run_import)
 
     info = actions.add_parser("info", help="architecture, parameter count and origin of a weights file")
@@ -77,9 +79,9 @@ def run_import(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
-    path = store.import_weights(spec, args.source, args.direction, adapters=registry.adapters)
+    path = store.import_weights(spec, args.source, args.direction, adapters=registry.adapters, variant=args.variant)
     print(f"{spec.name}: imported {args.source} → {path}")
-    bundled = store.status(spec)
+    bundled = store.status(spec, args.variant)
     if bundled.state == "bundled":
         print(f"note: {spec.name} also has bundled weights ({bundled.path}), which are used first; "
               f"pass --weights {path} to use these")

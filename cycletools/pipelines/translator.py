@@ -113,6 +113,7 @@ class Translator:
             raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
         self.working_size = working_size
         self.domain = domain
+        self.variant = "full"
         self.config = dict(config or getattr(generator, "config", {}))
         self.source = source
 
@@ -147,24 +148,34 @@ class Translator:
     @classmethod
     def from_plugin(cls, name: str, weights: str | os.PathLike | None = None, download: bool = False,
                     device: str | torch.device | None = None, precision: str = "auto",
-                    working_size: int | None | str = "auto", backend: str = "torch") -> "Translator":
+                    working_size: int | None | str = "auto", backend: str = "torch",
+                    variant: str = "auto") -> "Translator":
         """Load a registered domain by name (``cycletools plugins`` lists them).
 
         Weights come from ``weights`` when given, else the plugin's bundled file, else the
         user cache, else (only with ``download=True``) its download source. ``working_size``
         ``"auto"`` uses the domain's recommended inference size; ``None`` translates at native size.
+        ``variant`` picks the full generator or the compact ``fast`` student; ``auto`` takes the fast
+        one on the CPU when it is here, the full one otherwise (``translator.variant`` says which).
         """
         from cycletools import store
         from cycletools.registry import get_registry
 
         registry = get_registry()
         spec = registry.domain(name)
-        path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters)
+        if variant == "auto":
+            on_cpu = (resolve_device(device) if not isinstance(device, torch.device) else device).type == "cpu"
+            fast_here = store.status(spec, "fast").state in ("bundled", "cached")
+            variant = "fast" if on_cpu and fast_here and not weights else "full"
+        path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters,
+                                                           variant=variant)
         generator, config = load_generator(path, registry.adapters)
         generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
         size = spec.inference_size if working_size == "auto" else working_size
-        return cls(generator, device=device, config=config, source=str(path), precision=precision,
-                   working_size=size, domain=spec)
+        translator = cls(generator, device=device, config=config, source=str(path), precision=precision,
+                         working_size=size, domain=spec)
+        translator.variant = variant
+        return translator
 
     @torch.inference_mode()
     def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
