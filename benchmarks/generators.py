@@ -1,0 +1,88 @@
+"""Speed of each generator family on this machine: MACs, parameters, CPU frames/s (PyTorch and ONNX Runtime).
+
+    python benchmarks/generators.py [--size 256] [--frames 24] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
+
+For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
+horse→zebra generator when --reference is given) and the "tiny" student: model-only frames/s at
+size² with PyTorch fp32 and with ONNX Runtime (same process, batch 1), and `translate_video`
+end to end on a synthetic clip. One JSON line per generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cycletools.export import OnnxGenerator, export_generator
+from cycletools.media.video import VideoWriter
+from cycletools.models import ResnetGenerator, init_weights
+from cycletools.models.complexity import count_macs, count_parameters
+from cycletools.models.mobile import MobileResnetGenerator
+from cycletools.pipelines.translator import Translator
+from cycletools.pipelines.video import translate_video
+from cycletools.training.distill import STUDENTS
+
+
+def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
+    fn(x)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn(x)
+    return repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--reference", type=Path)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    generators = {"resnet9-ngf64": init_weights(ResnetGenerator()),
+                  "mobile-small": init_weights(MobileResnetGenerator(**STUDENTS["small"])),
+                  "mobile-tiny": init_weights(MobileResnetGenerator(**STUDENTS["tiny"]))}
+    if args.reference:
+        from cycletools.registry import get_registry
+        from cycletools.weights import load_generator
+
+        generators["mobile-small"] = load_generator(args.reference, get_registry().adapters)[0]
+    machine = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    x = torch.rand(1, 3, args.size, args.size) * 2 - 1
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        writer = VideoWriter(clip, args.size, args.size, Fraction(30))
+        rng = np.random.default_rng(0)
+        for i in range(args.frames):
+            writer.write(rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8), i / 30)
+        writer.close()
+        for name, generator in generators.items():
+            generator.eval()
+            repeats = 3 if name.startswith("resnet9") else 20
+            torch_translator = Translator(generator, device="cpu", precision="fp32")
+            onnx_path = export_generator(generator, Path(tmp) / f"{name}.onnx", "onnx", args.size, dynamic=True)
+            onnx_translator = Translator(OnnxGenerator(onnx_path), device="cpu", config={}, precision="fp32")
+            with torch.inference_mode():
+                torch_fps = frames_per_second(torch_translator.translate_tensor, x, repeats)
+                onnx_fps = frames_per_second(onnx_translator.translate_tensor, x, repeats)
+            best = onnx_translator if onnx_fps > torch_fps else torch_translator
+            frames = args.frames if not name.startswith("resnet9") else min(args.frames, 8)
+            video = translate_video(best, clip, Path(tmp) / f"{name}.mp4", progress=False, batch_size=1,
+                                    duration=frames / 30)
+            print(json.dumps({"generator": name, "machine": machine, "size": args.size,
+                              "gmacs": round(count_macs(generator, args.size) / 1e9, 2),
+                              "params": count_parameters(generator),
+                              "torch_fps": round(torch_fps, 2), "onnxruntime_fps": round(onnx_fps, 2),
+                              "video_fps": round(video.frames_per_second, 2),
+                              "video_backend": "onnxruntime" if best is onnx_translator else "torch"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
