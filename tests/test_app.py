@@ -113,9 +113,10 @@ def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
         page.locator("#image-input input[type=file]").set_input_files(str(image))
         page.wait_for_selector("#image-input img", timeout=30_000)
         page.click("#translate-image")
-        page.wait_for_selector("#image-output img", timeout=120_000)
-        size = page.evaluate("() => { const i = document.querySelector('#image-output img');"
-                             " return [i.naturalWidth, i.naturalHeight]; }")
+        size = page.wait_for_function(
+            "() => { const i = document.querySelector('#image-output img');"
+            " return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
+            timeout=120_000).json_value()
         assert size == [203, 141]
         src = page.locator("#image-output img").first.get_attribute("src")
         body = page.request.get(src).body()
@@ -160,10 +161,11 @@ def test_browser_webcam_streams_translated_frames(server, tmp_path: Path):
         page.locator("#webcam-input button", has_text="Record").click()
         page.wait_for_selector("#webcam-output img", timeout=120_000)
         first = page.locator("#webcam-output img").first.get_attribute("src")
-        page.wait_for_function("src => document.querySelector('#webcam-output img').src !== src", arg=first,
-                               timeout=60_000)  # a stream: the translated frame keeps changing
-        size = page.evaluate("() => { const i = document.querySelector('#webcam-output img');"
-                             " return [i.naturalWidth, i.naturalHeight]; }")
+        # A stream: a newer translated frame replaces the first one; wait until one has fully loaded.
+        size = page.wait_for_function(
+            "src => { const i = document.querySelector('#webcam-output img');"
+            " return i && i.src !== src && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
+            arg=first, timeout=60_000).json_value()
         page.screenshot(path=str(tmp_path / "webcam.png"))
         browser.close()
     assert size[0] > 0 and size[1] > 0
