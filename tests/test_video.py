@@ -103,7 +103,8 @@ def test_truncated_files(tmp_path: Path, tiny_generator_file: Path):
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
-@pytest.mark.parametrize("case", ["missing", "not_video", "audio_only", "unwritable", "same_as_input", "bad_suffix"])
+@pytest.mark.parametrize("case", ["missing", "not_video", "audio_only", "zero_frames", "unwritable", "same_as_input",
+                                  "bad_suffix"])
 def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case: str):
     good = make_clip(tmp_path / "good.mp4", frames=3)
     text = tmp_path / "notes.mp4"
@@ -121,10 +122,20 @@ def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case
             frame.sample_rate = 48000
             for packet in [*stream.encode(frame), *stream.encode()]:
                 container.mux(packet)
+    zero = tmp_path / "zero.mkv"
+    if case == "zero_frames":
+        import av
+
+        container = av.open(str(zero), "w")
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()
+        container.close()  # a header and no frames
     source, output, message = {
         "missing": (tmp_path / "nope.mp4", tmp_path / "o.mp4", "video not found"),
         "not_video": (text, tmp_path / "o.mp4", "not a readable video"),
         "audio_only": (audio_only, tmp_path / "o.mp4", "no video stream"),
+        "zero_frames": (zero, tmp_path / "o.mp4", "zero.mkv: not a readable video"),
         "unwritable": (good, blocker / "o.mp4", "output folder does not exist"),
         "same_as_input": (good, good, "refusing to overwrite the input video"),
         "bad_suffix": (good, tmp_path / "o.gif", "output must be one of"),
