@@ -250,9 +250,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                                                           "architecture", "weights"],
                                  interactive=False, elem_id="plugin-table")
             with gr.Row():
-                card_domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3)
-                fetch_button = gr.Button("Fetch missing weights", scale=1)
-            fetch_note = gr.Markdown()
+                card_domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3,
+                                          elem_id="card-domain")
+                fetch_button = gr.Button("Fetch missing weights", scale=1, elem_id="fetch")
+            fetch_note = gr.Markdown(elem_id="fetch-note")
             card = gr.Markdown(model_card(initial))
             card_domain.change(model_card, card_domain, card)
             fetch_button.click(fetch, card_domain, [table, fetch_note, domain], api_name=False)

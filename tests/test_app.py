@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -34,9 +35,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(home: Path, *args: str):
+def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = None):
     port = free_port()
-    env = {**os.environ, "CYCLETOOLS_HOME": str(home), "CYCLETOOLS_PLUGINS": "", "GRADIO_ANALYTICS_ENABLED": "False",
+    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    env = {**os.environ, **extra, "CYCLETOOLS_HOME": str(home), "CYCLETOOLS_PLUGINS": plugins,
+           "GRADIO_ANALYTICS_ENABLED": "False",
            "CYCLETOOLS_SHARED": str(home / "no-shared-data")}  # no dataset images on the page (or its screenshot)
     process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -251,3 +254,49 @@ def test_a_full_queue_answers_busy(server, tmp_path: Path):
             outcomes.append(str(exc))
     assert outcomes.count("done") >= 1
     assert any("full" in outcome.lower() for outcome in outcomes if outcome != "done"), outcomes
+
+
+OFFLINE_PLUGIN = """
+from cycletools import DomainSpec, WeightsSource, hookimpl
+
+@hookimpl
+def register_domains(register):
+    register(DomainSpec(name="local2test", title="Local test domain", family="object", source="a", target="b",
+                        sources=(WeightsSource("URL"),)))
+"""
+
+
+def test_fetch_button_says_clearly_when_the_download_fails_and_stop_removes_temp_files(tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    from plugin_fixtures import install_fake_distribution
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    closed = f"http://127.0.0.1:{free_port()}/local2test.pth"  # nothing listens there: a download that fails
+    site = install_fake_distribution(tmp_path / "site", "cycletools-local", "1.0", {"local": "local_plugin"},
+                                     {"local_plugin": OFFLINE_PLUGIN.replace("URL", closed)})
+    process, url = serve(tmp_path / "home", plugins="local", pythonpath=str(site))
+    first_line = process.stdout.readline()
+    workdir = Path(first_line.rsplit("temp folder ", 1)[1].strip())
+    assert workdir.is_dir()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#translate-image", timeout=60_000)
+            page.get_by_role("tab", name="Plugins").click()
+            page.locator("#card-domain input").click()
+            page.locator("#card-domain input").fill("local2test")
+            page.get_by_role("option", name=re.compile("local2test")).click()
+            page.click("#fetch")
+            page.wait_for_function("u => document.querySelector('#fetch-note').innerText.includes(u)", arg=closed,
+                                   timeout=60_000)
+            note = page.locator("#fetch-note").inner_text()
+            browser.close()
+        assert "cannot download" in note and "place it at" in note
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert not workdir.exists()

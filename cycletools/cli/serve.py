@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 HELP = """Start the web app: every registered domain on images (before/after compare, download),
 video files (progress, audio and frame rate kept) and the browser's camera, and a Plugins tab
@@ -26,6 +27,10 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=run_serve)
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from cycletools.errors import CycletoolsError
 
@@ -37,7 +42,9 @@ def run_serve(args: argparse.Namespace) -> int:
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency)
     demo, workdir = web.build_app(args.device, limits)
-    print(f"cycletools web app on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C, so the temp folder is removed
+    print(f"cycletools web app on http://{args.host}:{args.port} (Ctrl-C stops it); temp folder {workdir}",
+          flush=True)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=limits.max_upload,
                     allowed_paths=[], show_error=True, quiet=True, theme=web.theme(), footer_links=["api"],
