@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cycletools",
         description="Unpaired image-to-image translation with CycleGAN: train a domain pair on two "
-                    "folders of images, then translate images with it.",
+                    "folders of images, then translate images, animations, videos and camera streams with it "
+                    "(also in a web app). Every domain pair is a plugin: 'cycletools plugins' lists them.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cycletools {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
