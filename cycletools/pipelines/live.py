@@ -8,7 +8,9 @@ Without a display (or with ``window=False``) it runs headless, e.g. to record.
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -68,6 +70,34 @@ class LiveResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
+class _Recorder:
+    """Encodes recorded frames on a thread of its own, so recording does not slow the live loop."""
+
+    def __init__(self, writer: VideoWriter):
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="cycletools-record", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.writer.write(*item)
+                except BaseException as exc:  # reported when the session ends
+                    self.error = exc
+
+    def put(self, frame: np.ndarray, stamp: float) -> None:
+        self.queue.put((frame, stamp))
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise CycletoolsError(f"recording failed: {self.error}")
+
+
 class LiveSession:
     """Reads frames, translates them one by one, shows and/or records them."""
 
@@ -93,7 +123,7 @@ class LiveSession:
     def run(self) -> LiveResult:
         cv2 = self.cv2
         fps = Fraction(self.capture.get(cv2.CAP_PROP_FPS) or 30).limit_denominator(1001)
-        writer, tmp = None, None
+        writer, tmp, recorder = None, None, None
         frames, started, shown_fps = 0, time.perf_counter(), 0.0
         try:
             while self.max_frames is None or frames < self.max_frames:
@@ -119,7 +149,8 @@ class LiveSession:
                             break  # the side-by-side toggle changed the size: stop recording cleanly
                         tmp = self.record.with_name(f".{self.record.stem}.tmp{self.record.suffix}")
                         writer = VideoWriter(tmp, frame.shape[1], frame.shape[0], fps)
-                    writer.write(frame, stamp)
+                        recorder = _Recorder(writer)
+                    recorder.put(frame, stamp)
                 frames += 1
                 if self.window and not self._show(frame, shown_fps):
                     break
@@ -130,7 +161,8 @@ class LiveSession:
             if self.window:
                 cv2.destroyAllWindows()
         recorded = None
-        if writer is not None:
+        if recorder is not None:
+            recorder.finish()
             writer.close()
             os.replace(tmp, self.record)
             recorded = self.record
