@@ -40,6 +40,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", metavar="FILE", help="write the JSON report here (it is always printed)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
     parser.add_argument("--download", action="store_true", help="download missing domain weights")
+    parser.add_argument("--variant", choices=("full", "fast"), default="full",
+                        help="evaluate the full generator or the domain's fast student (default: full)")
     parser.set_defaults(handler=run_eval)
 
 
@@ -98,16 +100,17 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
             raise CycletoolsError(f"{spec.name} has no reverse domain to evaluate {direction} with")
         domain = registry.domain(name)
         weights = args.weights if direction == own else None
-        translator = Translator.from_plugin(name, weights=weights, download=args.download, device=device)
+        translator = Translator.from_plugin(name, weights=weights, download=args.download, device=device,
+                                            variant=args.variant)
         reverse = None
         if domain.reverse is not None:
             reverse_spec = registry.domain(domain.reverse)
             if store.status(reverse_spec).state in ("bundled", "cached"):
-                reverse = Translator.from_plugin(reverse_spec.name, device=device)
+                reverse = Translator.from_plugin(reverse_spec.name, device=device, variant="full")
         source_side, real_side = ("A", "B") if direction == "a2b" else ("B", "A")
         save_dir = Path(args.save_images) / name if args.save_images else None
         entry = evaluate.evaluate_direction(
             translator, data / f"{args.split}{source_side}", data / f"{args.split}{real_side}", ctx,
             reverse=reverse, imagenet_class=domain.imagenet_class, save_dir=save_dir, limit=args.limit)
-        entries.append({"direction": direction, "plugin": name, **entry})
+        entries.append({"direction": direction, "plugin": name, "variant": translator.variant, **entry})
     return entries
