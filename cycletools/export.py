@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
+from cycletools.utils.optional import require
 from cycletools.utils.atomic import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -59,10 +60,7 @@ class OnnxGenerator(nn.Module):
 
     def __init__(self, path: str | Path, threads: int | None = None):
         super().__init__()
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise CycletoolsError("the onnxruntime backend needs ONNX Runtime: pip install 'cycletools[export]'") from None
+        ort = require("onnxruntime", "export", "the onnxruntime backend")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
@@ -70,7 +68,7 @@ class OnnxGenerator(nn.Module):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise CycletoolsError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+            raise CycletoolsError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
         self.path = Path(path)
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
@@ -96,7 +94,7 @@ def load_exported(path: str | Path) -> nn.Module:
             warnings.simplefilter("ignore")
             return torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:
-        raise CycletoolsError(f"{path}: not a loadable TorchScript model ({str(exc).splitlines()[0][:200]})") from None
+        raise CycletoolsError(f"{path}: not a loadable TorchScript model ({first_line(exc)})") from None
 
 
 def parity(reference: nn.Module, exported: nn.Module, sizes: list[tuple[int, int]]) -> float:

@@ -23,7 +23,7 @@ import pluggy
 
 from cycletools import hookspecs
 from cycletools.domains import DomainSpec, validate_spec
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 
 ENTRY_POINT_GROUP = "cycletools"
 BUILTIN_DISTRIBUTION = "cycletools"
@@ -84,7 +84,7 @@ class Registry:
             try:
                 module = ep.load()
             except Exception as exc:
-                self._problem(info, f"failed to import {ep.value}: {_describe(exc)}")
+                self._problem(info, f"failed to import {ep.value}: {first_line(exc, with_type=True)}")
                 continue
             self.register_plugin(module, info)
         self.collect()
@@ -103,7 +103,7 @@ class Registry:
         except Exception as exc:
             if self.manager.is_registered(module):
                 self.manager.unregister(module)
-            self._problem(info, f"not a valid plugin: {_describe(exc)}")
+            self._problem(info, f"not a valid plugin: {first_line(exc, with_type=True)}")
             return None
         info.module = module
         self.plugins[info.name] = info
@@ -141,7 +141,7 @@ class Registry:
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:
-                self._problem(info, f"{hook} raised {_describe(exc)}")
+                self._problem(info, f"{hook} raised {first_line(exc, with_type=True)}")
 
     def _add_domain(self, spec: Any, info: PluginInfo, architectures: list[str]) -> None:
         try:
@@ -190,11 +190,6 @@ def _allowed_third_party() -> set[str] | None:
     if value is None:
         return None
     return {name.strip() for name in value.split(",") if name.strip()}
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 _REGISTRY: Registry | None = None

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 from cycletools.models import ResnetGenerator, build_generator
 from cycletools.utils.atomic import atomic_path
 
@@ -49,8 +49,7 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
             warnings.simplefilter("ignore")  # pickle-protocol notices; refusals still raise
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refusals, truncated zips, not-a-pickle files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CycletoolsError(f"{path}: not a loadable weights file ({reason[:200]})") from None
+        raise CycletoolsError(f"{path}: not a loadable weights file ({first_line(exc)})") from None
     return _state_dict_from_object(obj, path), None
 
 

@@ -16,10 +16,11 @@ def shared_root() -> Path:
     return Path(os.environ.get("CYCLETOOLS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``cycletools ARGS...`` in a fresh interpreter; returns the completed process."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``cycletools ARGS...`` in a fresh interpreter (``env`` adds variables); returns the process."""
     return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+                          cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

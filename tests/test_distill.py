@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -43,16 +42,11 @@ def test_student_learns_the_teacher_and_gets_closer(tmp_path: Path):
 
 def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_generator_file: Path):
     home = tmp_path / "home"
-    env = {**os.environ, "CYCLETOOLS_HOME": str(home)}
     data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
     image = data / "testA" / "square_000.png"
 
     def cli(*args):
-        import subprocess
-        import sys
-
-        return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
-                              env=env, timeout=300)
+        return run_cli(*args, env={"CYCLETOOLS_HOME": str(home)})
 
     assert cli("weights", "import", str(tiny_generator_file), "--plugin", "horse2zebra").returncode == 0
     full_only = cli("translate", str(image), "--plugin", "horse2zebra", "-o", str(tmp_path / "a.png"))

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import shared_root
+from conftest import run_cli, shared_root
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.evaluation import metrics
 from cycletools.utils.files import file_sha256
@@ -20,9 +18,7 @@ pytest.importorskip("torchmetrics", reason="the eval extras are not installed")
 
 
 def run_eval(*args: str, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CYCLETOOLS_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return run_cli(*args, env={"CYCLETOOLS_HOME": str(home)}, timeout=600)
 
 
 def test_fid_kid_and_reconstruction_sanity():

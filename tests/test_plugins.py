@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
 from cycletools.cli.main import main
 from cycletools.domains import DomainSpec, WeightsSource, validate_spec
 from cycletools.errors import CycletoolsError

@@ -218,7 +218,7 @@ def test_webcam_with_a_file_as_camera_records_every_frame(tmp_path: Path, tiny_g
     result = run_cli("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record", str(out),
                      "--no-window", "--side-by-side")
     assert result.returncode == 0, result.stderr
-    assert f"14 frames in" in result.stdout and str(out) in result.stdout
+    assert "14 frames in" in result.stdout and str(out) in result.stdout
     info = probe(out)
     assert (info.width, info.height, info.fps) == (128, 48, Fraction(30000, 1001))
     assert len(frame_times(out)) == 14

@@ -13,16 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from cycletools.errors import CycletoolsError
+from cycletools.utils.optional import require
 
 RELIABLE_ERROR = 12.0  # grey levels: a flow vector counts as reliable when it predicts the input this well
 
 
 def _cv2():
-    try:
-        import cv2
-    except ImportError:
-        raise CycletoolsError("stabilisation needs OpenCV: pip install 'cycletools[media]'") from None
-    return cv2
+    return require("cv2", "media", "stabilisation")
 
 
 class FlowWarper:

@@ -15,15 +15,12 @@ from typing import Iterator
 
 import numpy as np
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
+from cycletools.utils.optional import require
 
 
 def _av():
-    try:
-        import av
-    except ImportError:
-        raise CycletoolsError("video needs PyAV: pip install 'cycletools[media]'") from None
-    return av
+    return require("av", "media", "video")
 
 
 @dataclass
@@ -73,12 +70,7 @@ def probe(path: str | Path) -> VideoInfo:
     except CycletoolsError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise CycletoolsError(f"{path}: not a readable video ({_reason(exc)})") from None
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+        raise CycletoolsError(f"{path}: not a readable video ({first_line(exc)})") from None
 
 
 @dataclass
@@ -107,7 +99,7 @@ class FrameReader:
         try:
             container = av.open(str(self.path))
         except (av.FFmpegError, OSError) as exc:
-            raise CycletoolsError(f"{self.path}: not a readable video ({_reason(exc)})") from None
+            raise CycletoolsError(f"{self.path}: not a readable video ({first_line(exc)})") from None
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from cycletools.errors import CycletoolsError
+from cycletools.utils.optional import require
 from cycletools.media.video import VideoWriter, even
 from cycletools.pipelines.translator import Translator
 
@@ -29,11 +30,7 @@ WINDOW = "cycletools"
 
 def _cv2():
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # our own error line says what went wrong
-    try:
-        import cv2
-    except ImportError:
-        raise CycletoolsError("the webcam needs OpenCV: pip install 'cycletools[media]'") from None
-    return cv2
+    return require("cv2", "media", "the webcam")
 
 
 def open_camera(camera: str):

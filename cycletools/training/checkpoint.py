@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 from cycletools.utils.atomic import atomic_path
 
 CHECKPOINT_FORMAT = "cycletools-checkpoint"
@@ -30,8 +30,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CycletoolsError(f"{path}: corrupt or unreadable checkpoint ({reason[:200]})") from None
+        raise CycletoolsError(f"{path}: corrupt or unreadable checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CycletoolsError(f"{path}: not a cycletools training checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
