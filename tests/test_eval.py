@@ -52,7 +52,7 @@ def test_eval_end_to_end_on_a_tiny_generated_set(tmp_path: Path, tiny_generator_
     assert (a2b["direction"], a2b["plugin"], b2a["direction"], b2a["plugin"]) == ("a2b", "horse2zebra", "b2a", "zebra2horse")
     assert (a2b["source_count"], a2b["real_count"]) == (5, 5)
     assert a2b["weights_sha256"] == file_sha256(tiny_generator_file)
-    assert a2b["fid"] > 0 and a2b["kid"] == pytest.approx(a2b["kid"]) and a2b["seconds"]["ms_per_image"] > 0
+    assert a2b["fid"] > 0 and 0 < a2b["kid"] < 10 and a2b["kid_std"] >= 0 and a2b["seconds"]["ms_per_image"] > 0
     assert a2b["classifier"]["class"] == 340 and 0.0 <= a2b["classifier"]["share"] <= 1.0
     assert b2a["classifier"]["class"] == 339
     assert a2b["cycle"]["l1"] > 0 and a2b["cycle"]["psnr"] > 0  # the reverse (zebra2horse) is cached
