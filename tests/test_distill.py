@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import csv
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import run_cli
+from cycletools.cli.distill import STUDENT_SIZES
 from cycletools.data.toy import make_shapes_dataset
+from cycletools.errors import CycletoolsError
 from cycletools.models import ResnetGenerator, init_weights
 from cycletools.models.complexity import count_macs
+from cycletools.models.inherit import can_inherit, channel_importance, inherit_student
 from cycletools.models.mobile import MobileResnetGenerator
 from cycletools.training.distill import STUDENTS, DistillConfig, Distiller
+from cycletools.weights import read_metadata, save_generator
 
 
 def test_mac_counts_match_the_published_figures():
@@ -48,23 +59,159 @@ def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_
     def cli(*args):
         return run_cli(*args, env={"CYCLETOOLS_HOME": str(home)})
 
-    assert cli("weights", "import", str(tiny_generator_file), "--plugin", "horse2zebra").returncode == 0
-    full_only = cli("translate", str(image), "--plugin", "horse2zebra", "-o", str(tmp_path / "a.png"))
+    assert cli("weights", "import", str(tiny_generator_file), "--plugin", "apple2orange").returncode == 0
+    full_only = cli("translate", str(image), "--plugin", "apple2orange", "-o", str(tmp_path / "a.png"))
     assert full_only.returncode == 0 and "fast variant" not in full_only.stderr
-    missing = cli("translate", str(image), "--plugin", "horse2zebra", "--variant", "fast", "-o", str(tmp_path / "m.png"))
+    missing = cli("translate", str(image), "--plugin", "apple2orange", "--variant", "fast", "-o", str(tmp_path / "m.png"))
     assert missing.returncode == 1 and "has no fast variant here: distil one" in missing.stderr
 
-    distilled = cli("distill", "--plugin", "horse2zebra", "--data", str(data), "--student", "tiny", "--steps", "5",
+    distilled = cli("distill", "--plugin", "apple2orange", "--data", str(data), "--student", "tiny", "--steps", "5",
                     "--size", "32", "--out", str(tmp_path / "runs"))
     assert distilled.returncode == 0, distilled.stderr
-    student = tmp_path / "runs" / "horse2zebra-student" / "student.safetensors"
-    assert f"cycletools weights import {student} --plugin horse2zebra --variant fast" in distilled.stdout
-    assert cli("weights", "import", str(student), "--plugin", "horse2zebra", "--variant", "fast").returncode == 0
-    assert (home / "weights" / "horse2zebra.fast.safetensors").is_file()
+    student = tmp_path / "runs" / "apple2orange-student" / "student.safetensors"
+    assert f"cycletools weights import {student} --plugin apple2orange --variant fast" in distilled.stdout
+    assert cli("weights", "import", str(student), "--plugin", "apple2orange", "--variant", "fast").returncode == 0
+    assert (home / "weights" / "apple2orange.fast.safetensors").is_file()
 
-    auto = cli("translate", str(image), "--plugin", "horse2zebra", "--device", "cpu", "-o", str(tmp_path / "b.png"))
+    auto = cli("translate", str(image), "--plugin", "apple2orange", "--device", "cpu", "-o", str(tmp_path / "b.png"))
     assert auto.returncode == 0, auto.stderr
-    assert auto.stderr.splitlines()[0] == ("using the fast variant of horse2zebra on the CPU "
+    assert auto.stderr.splitlines()[0] == ("using the fast variant of apple2orange on the CPU "
                                            "(--variant full for the full generator)")
-    full = cli("translate", str(image), "--plugin", "horse2zebra", "--variant", "full", "-o", str(tmp_path / "c.png"))
+    full = cli("translate", str(image), "--plugin", "apple2orange", "--variant", "full", "-o", str(tmp_path / "c.png"))
     assert full.returncode == 0 and "fast variant" not in full.stderr
+
+
+def test_schedule_small_crops_then_large_and_a_linear_learning_rate_decay():
+    config = DistillConfig(data="unused", name="n", steps=10, size=32, finish_size=64, finish_steps=3,
+                           decay_steps=4, lr=1.0).validate()
+    assert [config.crop_at(step) for step in range(10)] == [32] * 7 + [64] * 3
+    assert [round(config.lr_at(step), 3) for step in range(10)] == [1.0] * 6 + [0.8, 0.6, 0.4, 0.2]
+    assert config.image_size == 72  # 286/256 of the largest crop: the same scale for both crop sizes
+    assert DistillConfig(data="d", name="n", steps=10).lr_at(4) == DistillConfig(data="d", name="n").lr
+    assert STUDENT_SIZES == tuple(STUDENTS)  # the CLI's choices (listed there without importing torch)
+    for bad, message in (({"finish_steps": 11, "finish_size": 32}, "--finish-steps must be between 0 and --steps"),
+                         ({"load_size": 40, "finish_size": 48}, "--load-size 40 is smaller than the crop size"),
+                         ({"finish_size": 30}, "crop size 30 must be a multiple of 4, at least 32"),
+                         ({"size": 24}, "crop size 24 must be a multiple of 4, at least 32"),
+                         ({"student": "huge"}, "unknown student size 'huge'; choose small, medium, tiny")):
+        with pytest.raises(CycletoolsError, match=message):
+            DistillConfig(data="d", name="n", steps=10, **bad).validate()
+
+
+def test_run_logs_each_phase_and_saves_the_student_along_the_way(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=48)
+    teacher = init_weights(ResnetGenerator(ngf=8, n_blocks=1)).eval()
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", steps=12, size=32,
+                           finish_size=48, finish_steps=4, log_every=4, save_every=5, ndf=8)
+    distiller = Distiller(teacher, config, progress=False, teacher_source="teacher.safetensors")
+    saved = []
+    original = distiller.save_student
+    distiller.save_student = lambda steps: saved.append(steps) or original(steps)
+    result = distiller.run()
+    assert result.completed and result.steps == 12 and saved == [5, 10, 12]
+    with open(tmp_path / "run" / "distill.csv") as log:
+        rows = list(csv.DictReader(log))
+    assert [(r["step"], r["crop"]) for r in rows] == [("4", "32"), ("8", "32"), ("12", "48")]
+    assert float(rows[0]["lr"]) == config.lr and float(rows[-1]["lr"]) < config.lr / 5
+    assert read_metadata(result.student)["cycletools.steps"] == "12"
+    assert read_metadata(result.student)["cycletools.distilled_from"] == "teacher.safetensors"
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_student_trained_so_far(tmp_path: Path, tiny_generator_file: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    args = ["distill", "--plugin", "horse2zebra", "--weights", str(tiny_generator_file), "--data", str(data),
+            "--student", "tiny", "--steps", "100000", "--size", "32", "--ndf", "8", "--out", str(tmp_path),
+            "--name", "run", "--device", "cpu"]
+    process = subprocess.Popen([sys.executable, "-m", "cycletools", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "distill.csv"
+    deadline = time.time() + 600
+    while time.time() < deadline and len(log.read_text().splitlines() if log.exists() else []) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    steps = int(read_metadata(tmp_path / "run" / "student.safetensors")["cycletools.steps"])
+    assert 50 <= steps < 100000
+    assert f"(interrupted after {steps} of 100000 steps; saved)" in stdout
+
+
+def test_distillation_alone_leaves_the_discriminator_out(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    teacher = init_weights(ResnetGenerator(ngf=8, n_blocks=1)).eval()
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", steps=6, size=32,
+                           lambda_gan=0.0, log_every=3, ndf=8)
+    distiller = Distiller(teacher, config, progress=False)
+    before = [p.detach().clone() for p in distiller.discriminator.parameters()]
+    student_before = [p.detach().clone() for p in distiller.student.parameters()]
+    result = distiller.run()
+    assert result.completed
+    assert all(torch.equal(a, b) for a, b in zip(before, distiller.discriminator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(student_before, distiller.student.parameters()))
+    with open(tmp_path / "run" / "distill.csv") as log:
+        assert [row["loss_D"] for row in csv.DictReader(log)] == ["0.00000", "0.00000"]
+    with pytest.raises(CycletoolsError, match="loss weights cannot be negative"):
+        DistillConfig(data="d", name="n", lambda_gan=-1.0).validate()
+
+
+def test_a_run_can_start_from_an_earlier_student_of_the_same_size(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    teacher = init_weights(ResnetGenerator(ngf=8, n_blocks=1)).eval()
+    earlier = save_generator(init_weights(MobileResnetGenerator(**STUDENTS["tiny"])), tmp_path / "earlier.safetensors")
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", size=32, init=str(earlier))
+    distiller = Distiller(teacher, config, progress=False)
+    saved = load_file(earlier)
+    assert all(torch.equal(tensor, saved[name]) for name, tensor in distiller.student.state_dict().items())
+    with pytest.raises(CycletoolsError, match="earlier.safetensors: not a small student"):
+        Distiller(teacher, DistillConfig(data=str(data), name="run", out=str(tmp_path), student="small", size=32,
+                                         init=str(earlier)), progress=False)
+
+
+def test_inheriting_the_teachers_own_widths_reproduces_it_exactly():
+    torch.manual_seed(0)
+    teacher = init_weights(MobileResnetGenerator(**STUDENTS["small"])).eval()
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    copy, kept = inherit_student(teacher, STUDENTS["small"], images)
+    probe = torch.rand(2, 3, 36, 28) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(copy.eval()(probe), teacher(probe))
+    assert torch.equal(kept, torch.arange(128))
+
+
+def test_a_narrower_student_keeps_the_teachers_most_active_channels():
+    torch.manual_seed(0)
+    teacher = init_weights(MobileResnetGenerator(**STUDENTS["small"])).eval()
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    student, kept = inherit_student(teacher, STUDENTS["medium"], images)
+    assert student.config["down"] == [32, 96] and kept.shape == (96,) and bool((kept.diff() > 0).all())
+    energy = channel_importance(teacher, images)["c2"]
+    assert set(kept.tolist()) == set(torch.topk(energy, 96).indices.tolist())
+    teacher_weights, student_weights = teacher.state_dict(), student.state_dict()
+    assert torch.equal(student_weights["model.7.weight"], teacher_weights["model.7.weight"][kept])
+    assert torch.equal(student_weights["model.19.weight"], teacher_weights["model.19.weight"][kept])
+    with pytest.raises(CycletoolsError, match="the student has 3 blocks and the teacher 9"):
+        inherit_student(teacher, {**STUDENTS["tiny"], "mids": [8] * 3}, images)
+    with pytest.raises(CycletoolsError, match="the student is wider than the teacher \\(stem 32 > 16\\)"):
+        inherit_student(teacher, {**STUDENTS["small"], "stem": 32}, images)
+    assert not can_inherit(init_weights(ResnetGenerator(ngf=8, n_blocks=9)), STUDENTS["tiny"])
+    assert can_inherit(teacher, STUDENTS["tiny"]) and not can_inherit(student, STUDENTS["small"])
+
+
+def test_an_inheriting_student_also_learns_the_blocks_features(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    torch.manual_seed(0)
+    teacher = init_weights(MobileResnetGenerator(**STUDENTS["small"])).eval()
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", steps=40, size=32,
+                           lambda_gan=0.0, lr=1e-3, log_every=10)
+    distiller = Distiller(teacher, config, progress=False)
+    assert distiller.inherited and distiller.kept_channels.shape == (64,)
+    batch = next(distiller._batches())
+    distiller.step(batch["A"], batch["B"])
+    assert len(distiller._features["student"]) == len(distiller._features["teacher"]) == 9
+    result = distiller.run()
+    assert result.last_rec < result.first_rec, (result.first_rec, result.last_rec)
+    plain = Distiller(teacher, DistillConfig(data=str(data), name="plain", out=str(tmp_path), student="tiny",
+                                             size=32, inherit=False), progress=False)
+    assert not plain.inherited and plain.kept_channels is None

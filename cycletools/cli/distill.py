@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = """Distil a compact "sub-mobile" ResNet student from a domain's generator (the teacher): the
 student learns the teacher's translations of DATA/trainA (L1) while a discriminator trained on
 DATA/trainB keeps its outputs realistic (LSGAN), as in GAN Compression. Students: small (2.5 G
-MACs at 256², ~22× fewer than ResNet-9) or tiny (0.6 G MACs). The result is RUN/student.safetensors;
-register it as the domain's fast variant with
+MACs at 256², ~22× fewer than ResNet-9), medium (1.6 G) or tiny (0.6 G MACs).
+
+When the teacher is itself a wider sub-mobile ResNet (e.g. a GAN Compression generator), the
+student starts from the teacher's most active channels and also learns every block's output
+from them (--lambda-feat); --no-inherit starts from random weights instead.
+
+A CycleGAN generator's output depends on the whole image (InstanceNorm), so train on images of
+the size you translate at (e.g. --size 256 --load-size 256); --lambda-gan 0 leaves the
+discriminator out (a step costs about 2.5× less). The student is saved to RUN/student.safetensors
+every --save-every steps and when the run stops (Ctrl-C stops after the current step);
+RUN/distill.csv logs the losses. Register it as the domain's fast variant with
   cycletools weights import RUN/student.safetensors --plugin NAME --variant fast"""
+
+STUDENT_SIZES = ("small", "medium", "tiny")  # the keys of cycletools.training.distill.STUDENTS
 
 
 def add_parser(commands) -> None:
@@ -18,11 +30,28 @@ def add_parser(commands) -> None:
     parser.add_argument("--plugin", required=True, metavar="NAME", help="the domain whose generator is the teacher")
     parser.add_argument("--weights", metavar="FILE", help="teacher weights instead of the domain's own")
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset with trainA (inputs) and trainB (real)")
-    parser.add_argument("--student", choices=("small", "tiny"), default="small", help="student size (default: small)")
+    parser.add_argument("--student", choices=STUDENT_SIZES, default="small", help="student size (default: small)")
     parser.add_argument("--steps", type=int, default=20000, help="training steps (default: 20000)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--size", type=int, default=256, help="training crop size (default: 256)")
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--finish-size", type=int, metavar="SIZE", help="crop size of the last --finish-steps steps")
+    parser.add_argument("--finish-steps", type=int, default=0, metavar="N", help="steps at --finish-size (default: 0)")
+    parser.add_argument("--load-size", type=int, metavar="SIZE",
+                        help="images are resized to this square before cropping (default: 286/256 of the crop)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)")
+    parser.add_argument("--decay-steps", type=int, metavar="N",
+                        help="the learning rate falls linearly to 0 over the last N steps (default: half the steps)")
+    parser.add_argument("--lambda-rec", type=float, default=10.0, help="weight of the L1 to the teacher (default: 10)")
+    parser.add_argument("--lambda-gan", type=float, default=1.0,
+                        help="weight of the GAN loss (default: 1; 0 = distillation alone, no discriminator)")
+    parser.add_argument("--lambda-feat", type=float, default=1.0,
+                        help="weight of the block-feature loss when the student inherits (default: 1)")
+    parser.add_argument("--ndf", type=int, default=64, help="discriminator width (default: 64, the paper's)")
+    parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
+    parser.add_argument("--no-inherit", dest="inherit", action="store_false",
+                        help="start from random weights even when the teacher is a wider sub-mobile ResNet "
+                             "(by default the student inherits its most active channels)")
+    parser.add_argument("--save-every", type=int, default=1000, metavar="N", help="save the student every N steps")
     parser.add_argument("--name", help="run name (default: NAME-student)")
     parser.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
@@ -37,11 +66,19 @@ def run_distill(args: argparse.Namespace) -> int:
                                      variant="full")
     config = DistillConfig(data=args.data, name=args.name or f"{args.plugin}-student", out=args.out,
                            student=args.student, steps=args.steps, batch_size=args.batch_size, size=args.size,
-                           lr=args.lr, device=args.device)
-    result = Distiller(teacher.generator, config, teacher_source=teacher.source).run()
-    print(f"student {result.student}: {result.parameters:,} parameters, {result.macs / 1e9:.2f} G MACs at 256² "
-          f"({result.teacher_macs / result.macs:.1f}× fewer than the teacher); L1 to the teacher "
-          f"{result.first_rec:.4f} → {result.last_rec:.4f} over {result.steps} steps")
+                           finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
+                           lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
+                           lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf, save_every=args.save_every, init=args.init,
+                           inherit=args.inherit,
+                           device=args.device)
+    distiller = Distiller(teacher.generator, config, teacher_source=teacher.source)
+    if distiller.inherited:
+        print(f"the student starts from the teacher's most active channels ({teacher.source})", file=sys.stderr)
+    result = distiller.run()
+    stopped = "" if result.completed else f" (interrupted after {result.steps} of {config.steps} steps; saved)"
+    print(f"student {result.student}{stopped}: {result.parameters:,} parameters, {result.macs / 1e9:.2f} G MACs "
+          f"at 256² ({result.teacher_macs / result.macs:.1f}× fewer than the teacher); L1 to the teacher "
+          f"{result.first_rec:.4f} → {result.last_rec:.4f} over {result.steps} steps in {result.seconds / 60:.1f} min")
     print(f"use it as {args.plugin}'s fast variant: cycletools weights import {result.student} "
           f"--plugin {args.plugin} --variant fast")
-    return 0
+    return 0 if result.completed else 130
