@@ -62,14 +62,14 @@ def domain_choices() -> list[tuple[str, str]]:
     registry = get_registry()
     rows = []
     for name, spec in registry.domains.items():
-        status = store.status(spec).state
+        status = store.status_text(spec)
         rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
     return [(label, name) for _, _, label, name in sorted(rows)]
 
 
 def default_domain() -> str | None:
     registry = get_registry()
-    usable = [name for name, spec in registry.domains.items() if store.status(spec).state in USABLE]
+    usable = [name for name, spec in registry.domains.items() if store.usable(spec)]
     return "horse2zebra" if "horse2zebra" in usable else (sorted(usable) or [None])[0]
 
 
@@ -78,14 +78,15 @@ def describe(name: str | None) -> str:
         return ""
     registry = get_registry()
     spec = registry.domain(name)
-    status = store.status(spec)
+    status, fast = store.status(spec), store.status(spec, "fast")
     plugin = registry.domain_plugins[name]
-    lines = [f"**{spec.title}** — {spec.description or spec.family_title}",
-             f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
-             + f" · plugin `{plugin.label}`"]
+    weights = f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
+    if fast.state in USABLE:
+        weights += f"; fast variant **{fast.state}** (`{fast.path}`)"
+    lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]
     if spec.reverse:
         lines.append(f"Reverse direction: `{spec.reverse}`")
-    if status.state not in USABLE:
+    if not store.usable(spec):
         lines.append("These weights are not here yet: fetch them in the Plugins tab.")
     return "  \n".join(lines)
 
@@ -175,7 +176,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             info = registry.domain_plugins[name]
             dist = f"{info.distribution} {info.version}" if info.distribution else "-"
             rows.append([name, spec.family_title, spec.title, f"{info.name} ({dist})",
-                         spec.architecture_summary(), store.status(spec).state])
+                         spec.architecture_summary(), store.status_text(spec)])
         for problem in registry.problems:
             rows.append([problem.plugin.name, "—", f"failed: {problem.error}", problem.plugin.label, "—", "—"])
         return rows
@@ -184,9 +185,11 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         if not name:
             return ""
         spec = get_registry().domain(name)
-        card = Path(spec.bundled).with_suffix(".md") if spec.bundled else None
-        if card and card.is_file():
-            return card.read_text(encoding="utf-8")
+        cards = [store.bundled_file(spec, variant) for variant in store.VARIANTS] if spec.bundled else []
+        texts = [card.with_suffix(".md").read_text(encoding="utf-8") for card in cards
+                 if card.with_suffix(".md").is_file()]
+        if texts:
+            return "\n\n---\n\n".join(texts)
         source = spec.sources[0].url if spec.sources else "none"
         return (f"### {spec.title}\n{spec.description}\n\n- family: {spec.family_title}\n- architecture: "
                 f"{spec.architecture_summary()}\n- download source: {source}\n- dataset: {spec.dataset or '—'}\n\n"

@@ -94,6 +94,18 @@ def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
     return WeightsStatus("downloadable" if url else "missing", None, url)
 
 
+def usable(spec: DomainSpec) -> bool:
+    """Whether a generator of ``spec`` (full or fast) is here, without downloading anything."""
+    return any(status(spec, variant).state in ("bundled", "cached") for variant in VARIANTS)
+
+
+def status_text(spec: DomainSpec) -> str:
+    """The full generator's state, and the fast variant's where it is here: "downloadable, fast bundled"."""
+    text = status(spec).state
+    fast = status(spec, "fast").state
+    return f"{text}, fast {fast}" if fast in ("bundled", "cached") else text
+
+
 def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
             adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
     """The weights file to use for ``spec``: bundled, else cached (checksum verified), else downloaded

@@ -34,7 +34,8 @@ def plugin_rows() -> list[dict]:
             "reverse": spec.reverse, "plugin": info.name, "distribution": info.distribution,
             "version": info.version, "builtin": info.builtin, "architecture": dict(spec.architecture),
             "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
-            "weights_url": weights.url, "inference_size": spec.inference_size,
+            "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
+            "inference_size": spec.inference_size,
             "train_defaults": dict(spec.train_defaults), "error": None,
         })
     for problem in registry.problems:
@@ -55,7 +56,8 @@ def format_table(rows: list[dict]) -> str:
                      else str(arch.get("arch")))
         dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "-"
         lines.append((row["name"], row["family_title"], row["title"], f"{row['plugin']} ({dist})", arch_text,
-                      row["weights"]))
+                      row["weights"] + (f", fast {row['fast_weights']}" if row["fast_weights"] in ("bundled", "cached")
+                                        else "")))
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
     text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
             for line in [header, *lines]]

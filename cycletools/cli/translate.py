@@ -108,7 +108,8 @@ def load_translator(args: argparse.Namespace):
         translator = Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
                                             working_size=size, variant=getattr(args, "variant", "auto"), **options)
         if translator.variant == "fast" and getattr(args, "variant", "auto") == "auto":
-            print(f"using the fast variant of {args.plugin} on the CPU (--variant full for the full generator)",
+            where = "on the CPU" if translator.device.type == "cpu" else "(the only one here)"
+            print(f"using the fast variant of {args.plugin} {where} (--variant full for the full generator)",
                   file=sys.stderr)
         return translator
     translator = (Translator.from_file(args.weights, **options) if args.weights

@@ -48,8 +48,13 @@ def run_list(args: argparse.Namespace) -> int:
     rows = []
     for name, spec in sorted(registry.domains.items()):
         status = store.status(spec)
-        rows.append({"name": name, "weights": status.state, "path": str(status.path) if status.path else None,
+        rows.append({"name": name, "variant": "full", "weights": status.state,
+                     "path": str(status.path) if status.path else None,
                      "url": status.url, "cache": str(store.cached_path(spec) or store.local_file(spec))})
+        fast = store.status(spec, "fast")
+        if fast.state in ("bundled", "cached"):
+            rows.append({"name": f"{name} (fast)", "variant": "fast", "weights": fast.state, "path": str(fast.path),
+                         "url": None, "cache": str(store.local_file(spec, "fast"))})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

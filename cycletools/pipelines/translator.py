@@ -156,7 +156,8 @@ class Translator:
         user cache, else (only with ``download=True``) its download source. ``working_size``
         ``"auto"`` uses the domain's recommended inference size; ``None`` translates at native size.
         ``variant`` picks the full generator or the compact ``fast`` student; ``auto`` takes the fast
-        one on the CPU when it is here, the full one otherwise (``translator.variant`` says which).
+        one on the CPU when it is here, the full one otherwise, and the fast one wherever it is the only
+        one here (``translator.variant`` says which).
         """
         from cycletools import store
         from cycletools.registry import get_registry
@@ -165,8 +166,10 @@ class Translator:
         spec = registry.domain(name)
         if variant == "auto":
             on_cpu = (resolve_device(device) if not isinstance(device, torch.device) else device).type == "cpu"
-            fast_here = store.status(spec, "fast").state in ("bundled", "cached")
-            variant = "fast" if on_cpu and fast_here and not weights else "full"
+            here = ("bundled", "cached")
+            fast_here = store.status(spec, "fast").state in here
+            full_here = store.status(spec, "full").state in here
+            variant = "fast" if fast_here and not weights and (on_cpu or not full_here) else "full"
         path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters,
                                                            variant=variant)
         generator, config = load_generator(path, registry.adapters)
