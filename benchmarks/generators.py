@@ -3,7 +3,8 @@
     python benchmarks/generators.py [--size 256] [--frames 24] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
-horse→zebra generator when --reference is given) and the "tiny" student: model-only frames/s at
+horse→zebra generator when --reference is given), the "medium" student (the bundled
+weights/horse2zebra.fast.safetensors when present) and the "tiny" student: model-only frames/s at
 size² with PyTorch fp32 and with ONNX Runtime (same process, batch 1), and `translate_video`
 end to end on a synthetic clip. One JSON line per generator.
 """
@@ -28,7 +29,9 @@ from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.mobile import MobileResnetGenerator
 from cycletools.pipelines.translator import Translator
 from cycletools.pipelines.video import translate_video
+from cycletools.registry import get_registry
 from cycletools.training.distill import STUDENTS
+from cycletools.weights import load_generator
 
 
 def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
@@ -48,12 +51,12 @@ def main() -> None:
     torch.manual_seed(0)
     generators = {"resnet9-ngf64": init_weights(ResnetGenerator()),
                   "mobile-small": init_weights(MobileResnetGenerator(**STUDENTS["small"])),
+                  "mobile-medium": init_weights(MobileResnetGenerator(**STUDENTS["medium"])),
                   "mobile-tiny": init_weights(MobileResnetGenerator(**STUDENTS["tiny"]))}
-    if args.reference:
-        from cycletools.registry import get_registry
-        from cycletools.weights import load_generator
-
-        generators["mobile-small"] = load_generator(args.reference, get_registry().adapters)[0]
+    bundled = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
+    for name, path in (("mobile-medium", bundled), ("mobile-small", args.reference)):
+        if path and path.is_file():
+            generators[name] = load_generator(path, get_registry().adapters)[0]
     machine = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,6 +49,9 @@ def test_fixed_size_export_refuses_other_sizes(tmp_path: Path, tiny_generator_fi
     assert exported(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
     with pytest.raises(CycletoolsError, match="takes 32×32 inputs only .* export it with --dynamic-size"):
         exported(torch.zeros(1, 3, 64, 64))
+    # idle ONNX Runtime threads sleep, leaving the CPU to the video pipeline's decode/encode threads
+    options = exported.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_export_cli_and_onnxruntime_backend(tmp_path: Path, tiny_generator_file: Path):
