@@ -240,7 +240,7 @@ def download(url: str, target: Path, sha256: str | None = None, progress: bool =
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
                    adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
     """Convert a generator file or a training run into the cache, as this domain's local weights."""
-    from cycletools.weights import load_generator, save_generator
+    from cycletools.weights import CONFIG_KEY, load_generator, read_metadata, save_generator
 
     source = Path(source)
     if source.is_dir():
@@ -253,7 +253,9 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
     generator, config = load_generator(source, adapters)
     target = local_file(spec, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_generator(generator, target, config, metadata={"cycletools.domain": spec.name, "cycletools.variant": variant,
+    origin = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
+    save_generator(generator, target, config, metadata={**origin, "cycletools.domain": spec.name,
+                                                        "cycletools.variant": variant,
                                                         "cycletools.imported_from": str(source.resolve())})
     record_checksum(target, file_sha256(target))
     return target

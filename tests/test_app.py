@@ -187,6 +187,26 @@ def test_gradio_client_translates_an_image(server, tmp_path: Path):
     assert Image.open(reverse[1]).size == (57, 31)
 
 
+def test_a_fresh_install_serves_horse2zebra_with_the_bundled_student(tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    if not (Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors").is_file():
+        pytest.skip("no bundled horse2zebra student in weights/")
+    process, url = serve(tmp_path / "empty-home")  # nothing imported, cached or downloaded
+    try:
+        client = Client(url, verbose=False)
+        image = random_image(90, 64, tmp_path / "photo.png")
+        _, output, note = client.predict(handle_file(str(image)), "horse2zebra", "forward", api_name="/translate_image")
+        with Image.open(output) as result, Image.open(image) as original:
+            assert result.size == (90, 64) and note == "Output: 90×64 (RGB)"
+            assert np.abs(np.asarray(result, int) - np.asarray(original, int)).mean() > 5
+        with pytest.raises(Exception, match="no weights for zebra2horse yet"):
+            client.predict(handle_file(str(image)), "horse2zebra", "reverse", api_name="/translate_image")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_bad_requests_get_messages_and_the_app_keeps_serving(server, tmp_path: Path):
     from gradio_client import Client, handle_file
 
@@ -300,3 +320,18 @@ def test_fetch_button_says_clearly_when_the_download_fails_and_stop_removes_temp
         process.terminate()
         process.wait(timeout=60)
     assert not workdir.exists()
+
+
+def test_the_picker_and_description_show_a_fast_variant(tmp_path: Path, monkeypatch, tiny_generator_module_file):
+    from cycletools import app, store
+    from cycletools.registry import get_registry
+
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path))
+    labels = {name: label for label, name in app.domain_choices()}
+    assert labels["apple2orange"].endswith("(apple2orange) — downloadable")
+    assert "not here yet" in app.describe("apple2orange")
+    store.import_weights(get_registry().domain("apple2orange"), tiny_generator_module_file, variant="fast")
+    labels = {name: label for label, name in app.domain_choices()}
+    assert labels["apple2orange"].endswith("(apple2orange) — downloadable, fast cached")
+    description = app.describe("apple2orange")
+    assert "fast variant **cached**" in description and "not here yet" not in description

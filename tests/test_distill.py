@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -71,7 +72,16 @@ def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_
     student = tmp_path / "runs" / "apple2orange-student" / "student.safetensors"
     assert f"cycletools weights import {student} --plugin apple2orange --variant fast" in distilled.stdout
     assert cli("weights", "import", str(student), "--plugin", "apple2orange", "--variant", "fast").returncode == 0
-    assert (home / "weights" / "apple2orange.fast.safetensors").is_file()
+    imported = read_metadata(home / "weights" / "apple2orange.fast.safetensors")
+    assert imported["cycletools.distilled_from"] == read_metadata(student)["cycletools.distilled_from"] != ""
+    assert (imported["cycletools.variant"], imported["cycletools.imported_from"]) == ("fast", str(student.resolve()))
+
+    fast_rows = [line.split() for line in cli("weights", "list").stdout.splitlines() if line.startswith("apple2orange ")]
+    assert fast_rows[1][:3] == ["apple2orange", "(fast)", "cached"], fast_rows
+    listed = json.loads(cli("plugins", "--json").stdout)
+    assert next(r for r in listed if r["name"] == "apple2orange")["fast_weights"] == "cached"
+    assert "cached, fast cached" in next(line for line in cli("plugins").stdout.splitlines()
+                                         if line.startswith("apple2orange "))
 
     auto = cli("translate", str(image), "--plugin", "apple2orange", "--device", "cpu", "-o", str(tmp_path / "b.png"))
     assert auto.returncode == 0, auto.stderr
