@@ -30,7 +30,6 @@ from cycletools.pipelines.translator import Translator  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
-USABLE = ("bundled", "cached")
 
 
 @dataclass
@@ -81,7 +80,7 @@ def describe(name: str | None) -> str:
     status, fast = store.status(spec), store.status(spec, "fast")
     plugin = registry.domain_plugins[name]
     weights = f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
-    if fast.state in USABLE:
+    if fast.here:
         weights += f"; fast variant **{fast.state}** (`{fast.path}`)"
     lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]
     if spec.reverse:

@@ -74,6 +74,11 @@ class WeightsStatus:
     path: Path | None = None
     url: str | None = None
 
+    @property
+    def here(self) -> bool:
+        """Whether the file is on this machine (bundled or cached)."""
+        return self.state in ("bundled", "cached")
+
 
 def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
     candidates = [local_file(spec, variant)]
@@ -96,14 +101,13 @@ def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
 
 def usable(spec: DomainSpec) -> bool:
     """Whether a generator of ``spec`` (full or fast) is here, without downloading anything."""
-    return any(status(spec, variant).state in ("bundled", "cached") for variant in VARIANTS)
+    return any(status(spec, variant).here for variant in VARIANTS)
 
 
 def status_text(spec: DomainSpec) -> str:
     """The full generator's state, and the fast variant's where it is here: "downloadable, fast bundled"."""
-    text = status(spec).state
-    fast = status(spec, "fast").state
-    return f"{text}, fast {fast}" if fast in ("bundled", "cached") else text
+    fast = status(spec, "fast")
+    return f"{status(spec).state}, fast {fast.state}" if fast.here else status(spec).state
 
 
 def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
@@ -112,7 +116,7 @@ def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
     when ``download`` is true; otherwise an error saying how to get it."""
     if variant != "full":
         current = status(spec, variant)
-        if current.state in ("bundled", "cached"):
+        if current.here:
             return current.path
         raise CycletoolsError(f"{spec.name} has no {variant} variant here: distil one (cycletools distill --plugin "
                               f"{spec.name} --data DIR) and import it with --variant {variant}, or place it at "

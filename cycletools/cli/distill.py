@@ -68,9 +68,8 @@ def run_distill(args: argparse.Namespace) -> int:
                            student=args.student, steps=args.steps, batch_size=args.batch_size, size=args.size,
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
-                           lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf, save_every=args.save_every, init=args.init,
-                           inherit=args.inherit,
-                           device=args.device)
+                           lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
+                           save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device)
     distiller = Distiller(teacher.generator, config, teacher_source=teacher.source)
     if distiller.inherited:
         print(f"the student starts from the teacher's most active channels ({teacher.source})", file=sys.stderr)

@@ -105,7 +105,7 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
         reverse = None
         if domain.reverse is not None:
             reverse_spec = registry.domain(domain.reverse)
-            if store.status(reverse_spec).state in ("bundled", "cached"):
+            if store.status(reverse_spec).here:
                 reverse = Translator.from_plugin(reverse_spec.name, device=device, variant="full")
         source_side, real_side = ("A", "B") if direction == "a2b" else ("B", "A")
         save_dir = Path(args.save_images) / name if args.save_images else None

@@ -35,6 +35,7 @@ def plugin_rows() -> list[dict]:
             "version": info.version, "builtin": info.builtin, "architecture": dict(spec.architecture),
             "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
             "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
+            "status": store.status_text(spec),
             "inference_size": spec.inference_size,
             "train_defaults": dict(spec.train_defaults), "error": None,
         })
@@ -56,8 +57,7 @@ def format_table(rows: list[dict]) -> str:
                      else str(arch.get("arch")))
         dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "-"
         lines.append((row["name"], row["family_title"], row["title"], f"{row['plugin']} ({dist})", arch_text,
-                      row["weights"] + (f", fast {row['fast_weights']}" if row["fast_weights"] in ("bundled", "cached")
-                                        else "")))
+                      row["status"]))
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
     text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
             for line in [header, *lines]]

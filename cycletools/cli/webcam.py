@@ -52,7 +52,7 @@ def _domain_switcher(translator, args):
     from cycletools.registry import get_registry
 
     registry = get_registry()
-    names = [name for name, spec in registry.domains.items() if store.status(spec).state in ("bundled", "cached")]
+    names = [name for name, spec in registry.domains.items() if store.usable(spec)]
     if len(names) < 2:
         return None
     cache: dict[str, Translator] = {}

@@ -52,7 +52,7 @@ def run_list(args: argparse.Namespace) -> int:
                      "path": str(status.path) if status.path else None,
                      "url": status.url, "cache": str(store.cached_path(spec) or store.local_file(spec))})
         fast = store.status(spec, "fast")
-        if fast.state in ("bundled", "cached"):
+        if fast.here:
             rows.append({"name": f"{name} (fast)", "variant": "fast", "weights": fast.state, "path": str(fast.path),
                          "url": None, "cache": str(store.local_file(spec, "fast"))})
     if args.json:

@@ -1,8 +1,9 @@
 """Start a narrower sub-mobile ResNet from a wider one's weights (GAN Compression's weight inheritance).
 
 Every stage of the student keeps the teacher's most active channels (mean absolute activation on
-a few real images), so the student starts close to the teacher instead of from noise; distillation
-then only has to make up for the channels left out. Both networks need the same number of blocks.
+a few real images), so the student starts from the teacher's learnt filters instead of from noise,
+and its residual stream corresponds channel for channel to part of the teacher's (which feature
+distillation uses). Both networks need the same number of blocks.
 """
 
 from __future__ import annotations
@@ -16,9 +17,23 @@ from cycletools.errors import CycletoolsError
 from cycletools.models.mobile import MobileResnetGenerator
 
 
-def _widths(config: dict[str, Any]) -> dict[str, Any]:
-    return {"stem": config["stem"], "c1": config["down"][0], "c2": config["down"][1], "mids": list(config["mids"]),
-            "u0": config["up"][0], "u1": config["up"][1]}
+STAGES = ("stem", "c1", "c2", "u0", "u1")
+
+
+def _widths(config: dict[str, Any]) -> dict[str, int]:
+    """Width of every stage: stem, down (c1, c2), each block's inner width (mid0...), up (u0, u1)."""
+    widths = {"stem": config["stem"], "c1": config["down"][0], "c2": config["down"][1],
+              "u0": config["up"][0], "u1": config["up"][1]}
+    return {**widths, **{f"mid{i}": width for i, width in enumerate(config["mids"])}}
+
+
+def _blocks(config: dict[str, Any]) -> int:
+    return len(config["mids"])
+
+
+def _wider_stages(teacher: dict[str, Any], student: dict[str, Any]) -> list[str]:
+    big, small = _widths(teacher), _widths(student)
+    return [f"{name} {width} > {big[name]}" for name, width in small.items() if width > big[name]]
 
 
 @torch.no_grad()
@@ -56,19 +71,16 @@ def inherit_student(teacher: MobileResnetGenerator, student_config: dict[str, An
                     images: torch.Tensor) -> tuple[MobileResnetGenerator, torch.Tensor]:
     """A ``student_config`` generator whose weights are channel subsets of ``teacher``'s, and the
     teacher's residual-stream channels it kept (for distilling the blocks' features)."""
-    big, small = _widths(teacher.config), _widths({**student_config})
-    if len(big["mids"]) != len(small["mids"]):
-        raise CycletoolsError(f"the student has {len(small['mids'])} blocks and the teacher {len(big['mids'])}: "
-                              "weights can be inherited only with the same number of blocks")
-    pairs = [(name, big[name], small[name]) for name in ("stem", "c1", "c2", "u0", "u1")]
-    pairs += [(f"mid{i}", b, s) for i, (b, s) in enumerate(zip(big["mids"], small["mids"]))]
-    if any(s > b for _, b, s in pairs):
-        wider = ", ".join(f"{name} {s} > {b}" for name, b, s in pairs if s > b)
-        raise CycletoolsError(f"the student is wider than the teacher ({wider}): nothing to inherit")
+    if _blocks(student_config) != _blocks(teacher.config):
+        raise CycletoolsError(f"the student has {_blocks(student_config)} blocks and the teacher "
+                              f"{_blocks(teacher.config)}: weights can be inherited only with the same number of blocks")
+    wider = _wider_stages(teacher.config, student_config)
+    if wider:
+        raise CycletoolsError(f"the student is wider than the teacher ({', '.join(wider)}): nothing to inherit")
     scores = channel_importance(teacher, images)
-    keep = {name: _top(scores[name], small[name]) for name in ("stem", "c1", "c2", "u0", "u1")}
-    mids = [_top(score, width) for score, width in zip(scores["mids"], small["mids"])]
-    stem, c1, c2, u0, u1 = (keep[name] for name in ("stem", "c1", "c2", "u0", "u1"))
+    small = _widths(student_config)
+    stem, c1, c2, u0, u1 = (_top(scores[name], small[name]) for name in STAGES)
+    mids = [_top(score, width) for score, width in zip(scores["mids"], student_config["mids"])]
     source = teacher.state_dict()
     blocks = len(mids)
     up0, up1, out = 10 + blocks, 13 + blocks, 17 + blocks
@@ -99,8 +111,5 @@ def inherit_student(teacher: MobileResnetGenerator, student_config: dict[str, An
 
 def can_inherit(teacher: nn.Module, student_config: dict[str, Any]) -> bool:
     """Whether ``teacher`` is a sub-mobile ResNet at least as wide as the student, with as many blocks."""
-    if not isinstance(teacher, MobileResnetGenerator):
-        return False
-    big, small = _widths(teacher.config), _widths(student_config)
-    return (len(big["mids"]) == len(small["mids"]) and all(s <= b for b, s in zip(big["mids"], small["mids"]))
-            and all(small[name] <= big[name] for name in ("stem", "c1", "c2", "u0", "u1")))
+    return (isinstance(teacher, MobileResnetGenerator) and _blocks(teacher.config) == _blocks(student_config)
+            and not _wider_stages(teacher.config, student_config))

@@ -166,9 +166,7 @@ class Translator:
         spec = registry.domain(name)
         if variant == "auto":
             on_cpu = (resolve_device(device) if not isinstance(device, torch.device) else device).type == "cpu"
-            here = ("bundled", "cached")
-            fast_here = store.status(spec, "fast").state in here
-            full_here = store.status(spec, "full").state in here
+            fast_here, full_here = store.status(spec, "fast").here, store.status(spec, "full").here
             variant = "fast" if fast_here and not weights and (on_cpu or not full_here) else "full"
         path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters,
                                                            variant=variant)
