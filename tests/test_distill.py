@@ -222,6 +222,9 @@ def test_an_inheriting_student_also_learns_the_blocks_features(tmp_path: Path):
     assert len(distiller._features["student"]) == len(distiller._features["teacher"]) == 9
     result = distiller.run()
     assert result.last_rec < result.first_rec, (result.first_rec, result.last_rec)
+    distiller._features = {"teacher": [], "student": []}
+    teacher(torch.zeros(1, 3, 32, 32))  # the caller's teacher no longer feeds the run's feature hooks
+    assert distiller._features["teacher"] == []
     plain = Distiller(teacher, DistillConfig(data=str(data), name="plain", out=str(tmp_path), student="tiny",
                                              size=32, inherit=False), progress=False)
     assert not plain.inherited and plain.kept_channels is None

@@ -149,13 +149,14 @@ class Distiller:
             self.student = init_weights(MobileResnetGenerator(**student_config))
         self.student.to(self.device)
         self._features: dict[str, list[torch.Tensor]] = {"teacher": [], "student": []}
+        self._hooks = []  # removed when the run ends: the teacher belongs to the caller
         if self.kept_channels is not None and config.lambda_feat:
             self.kept_channels = self.kept_channels.to(self.device)
             for name, network in (("teacher", self.teacher), ("student", self.student)):
                 for block in network.model:
                     if isinstance(block, MobileResnetBlock):
-                        block.register_forward_hook(lambda module, inputs, output, name=name:
-                                                    self._features[name].append(output))
+                        self._hooks.append(block.register_forward_hook(
+                            lambda module, inputs, output, name=name: self._features[name].append(output)))
         self.discriminator = init_weights(NLayerDiscriminator(ndf=config.ndf)).to(self.device)
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
@@ -250,6 +251,9 @@ class Distiller:
                 if done % config.save_every == 0:
                     self.save_student(done)
         bar.close()
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
         seconds = time.perf_counter() - started
         path = self.save_student(done)
         window = max(1, min(len(recs) // 5, 50))
