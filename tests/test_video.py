@@ -292,3 +292,27 @@ def test_undecodable_frames_are_replaced_by_the_previous_one_and_counted(tmp_pat
     assert len(frames) == 10 and reader.corrupt == 2
     assert [f.index for f in frames if f.repeated] == [3, 4]
     assert (frames[3].image == frames[2].image).all() and frames[5].repeated is False
+
+
+def test_a_model_failure_mid_video_leaves_no_files(tmp_path: Path, tiny_generator_file: Path):
+    from cycletools.errors import CycletoolsError
+    from cycletools.pipelines.translator import Translator
+    from cycletools.pipelines.video import translate_video
+
+    class FailingTranslator:
+        """Translates two batches, then fails as a model out of memory would."""
+
+        def __init__(self):
+            self.inner, self.calls = Translator.from_file(tiny_generator_file), 0
+
+        def translate_frames(self, frames):
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return self.inner.translate_frames(frames)
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=40)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(CycletoolsError, match=r"clip.mp4: video processing failed \(RuntimeError: CUDA out of memory"):
+        translate_video(FailingTranslator(), clip, target, batch_size=4, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]

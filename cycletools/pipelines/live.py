@@ -20,9 +20,10 @@ from typing import Callable
 import numpy as np
 
 from cycletools.errors import CycletoolsError
-from cycletools.utils.optional import require
 from cycletools.media.video import VideoWriter, even
 from cycletools.pipelines.translator import Translator
+from cycletools.utils.interrupts import StopRequest
+from cycletools.utils.optional import require
 
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 WINDOW = "cycletools"
@@ -122,48 +123,46 @@ class LiveSession:
         fps = Fraction(self.capture.get(cv2.CAP_PROP_FPS) or 30).limit_denominator(1001)
         writer, tmp, recorder = None, None, None
         frames, started, shown_fps = 0, time.perf_counter(), 0.0
-        try:
-            while self.max_frames is None or frames < self.max_frames:
-                ok, bgr = self.capture.read()
-                if not ok:
-                    if frames == 0:
-                        raise CycletoolsError("the camera gave no frames")
-                    break
-                stamp = (self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file
-                         else time.perf_counter() - started)
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                width, height = self._frame_size(rgb.shape[1], rgb.shape[0])
-                if (width, height) != (rgb.shape[1], rgb.shape[0]):
-                    rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-                clock = time.perf_counter()
-                output = self.translator.translate_frames(rgb[None])[0]
-                shown_fps = 0.9 * shown_fps + 0.1 / max(time.perf_counter() - clock, 1e-6) if frames else \
-                    1 / max(time.perf_counter() - clock, 1e-6)
-                frame = np.concatenate([rgb, output], axis=1) if self.side_by_side else output
-                if self.record is not None:
-                    if writer is None or (writer.width, writer.height) != (frame.shape[1], frame.shape[0]):
-                        if writer is not None:
-                            break  # the side-by-side toggle changed the size: stop recording cleanly
-                        tmp = self.record.with_name(f".{self.record.stem}.tmp{self.record.suffix}")
-                        writer = VideoWriter(tmp, frame.shape[1], frame.shape[0], fps)
-                        recorder = _Recorder(writer)
-                    recorder.put(frame, stamp)
-                frames += 1
-                if self.window and not self._show(frame, shown_fps):
-                    break
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.capture.release()
-            if self.window:
-                cv2.destroyAllWindows()
-        recorded = None
-        if recorder is not None:
-            recorder.finish()
-            writer.close()
-            os.replace(tmp, self.record)
-            recorded = self.record
-        return LiveResult(frames, time.perf_counter() - started, recorded)
+        with StopRequest(force_on_repeat=False) as stop:
+            try:
+                while (self.max_frames is None or frames < self.max_frames) and not stop.requested:
+                    ok, bgr = self.capture.read()
+                    if not ok:
+                        if frames == 0:
+                            raise CycletoolsError("the camera gave no frames")
+                        break
+                    stamp = (self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file
+                             else time.perf_counter() - started)
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    width, height = self._frame_size(rgb.shape[1], rgb.shape[0])
+                    if (width, height) != (rgb.shape[1], rgb.shape[0]):
+                        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+                    clock = time.perf_counter()
+                    output = self.translator.translate_frames(rgb[None])[0]
+                    shown_fps = 0.9 * shown_fps + 0.1 / max(time.perf_counter() - clock, 1e-6) if frames else \
+                        1 / max(time.perf_counter() - clock, 1e-6)
+                    frame = np.concatenate([rgb, output], axis=1) if self.side_by_side else output
+                    if self.record is not None:
+                        if writer is None or (writer.width, writer.height) != (frame.shape[1], frame.shape[0]):
+                            if writer is not None:
+                                break  # the side-by-side toggle changed the size: stop recording cleanly
+                            tmp = self.record.with_name(f".{self.record.stem}.tmp{self.record.suffix}")
+                            writer = VideoWriter(tmp, frame.shape[1], frame.shape[0], fps)
+                            recorder = _Recorder(writer)
+                        recorder.put(frame, stamp)
+                    frames += 1
+                    if self.window and not self._show(frame, shown_fps):
+                        break
+            finally:
+                self.capture.release()
+                if self.window:
+                    cv2.destroyAllWindows()
+                # What was recorded is kept even when the loop failed: finish and rename it.
+                if recorder is not None:
+                    recorder.finish()
+                    writer.close()
+                    os.replace(tmp, self.record)
+        return LiveResult(frames, time.perf_counter() - started, self.record if recorder is not None else None)
 
     def _show(self, frame: np.ndarray, fps: float) -> bool:
         """Display with an FPS overlay; handle keys. False when the user quits."""

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -21,8 +22,10 @@ from tqdm.auto import tqdm
 from cycletools.errors import CycletoolsError
 from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, even, probe
 from cycletools.pipelines.translator import Translator
+from cycletools.utils.interrupts import StopRequest
 
-_END = object()
+_END = object()  # the decoder has no more frames
+_NOTHING = object()  # no frame came before the loop was told to stop
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
 
 
@@ -111,11 +114,12 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                 image = frame.image
                 if image.shape[1] != width or image.shape[0] != height:
                     image = _resize(image, width, height)
-                decoded.put((frame.time, image))
+                if not _put(decoded, (frame.time, image), keep_trying=lambda: not stop.is_set()):
+                    break
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
         finally:
-            decoded.put(_END)
+            _put(decoded, _END, keep_trying=lambda: not stop.is_set())
 
     def encode() -> None:
         # Stabilising runs here, in frame order, overlapped with the model working on the next batch.
@@ -136,45 +140,49 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
     encoder.start()
     bar = tqdm(total=expected, unit="frame", desc=source.name, disable=not progress, dynamic_ncols=True)
     started = time.perf_counter()
-    interrupted = False
-    try:
-        finished = False
-        while not finished and not stop.is_set():
-            batch = []
-            while len(batch) < batch_size:
-                item = decoded.get()
-                if item is _END:
-                    finished = True
-                    break
-                batch.append(item)
-            if not batch:
-                break
-            images = np.stack([image for _, image in batch])
-            outputs = translator.translate_frames(images)
-            for (stamp, original), output in zip(batch, outputs):
-                encoded.put((stamp, original, output))
-            bar.update(len(batch))
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        stop.set()
-        _drain(decoded)
-        decoder.join(timeout=10)
-        _drain(decoded)
-        encoded.put(_END)
-        encoder.join()
-        bar.close()
-    if errors and not interrupted:
+    # Ctrl-C only sets a flag, checked between queue waits (an exception raised inside a queue
+    # operation could leave its lock held and hang the threads), and a second one cannot break
+    # the finishing of the partial file.
+    with StopRequest(force_on_repeat=False) as interrupt:
+        halt = lambda: interrupt.requested or stop.is_set()  # noqa: E731
         try:
-            writer.close()
-        except Exception:
-            pass
-        tmp.unlink(missing_ok=True)
-        error = errors[0]
-        if isinstance(error, CycletoolsError):
-            raise error
-        raise CycletoolsError(f"{source}: video processing failed ({type(error).__name__}: {error})") from None
-    return _finalise(writer, tmp, target, reader, started, interrupted, width, height)
+            finished = False
+            while not finished and not halt():
+                batch = []
+                while len(batch) < batch_size:
+                    item = _get(decoded, give_up=halt)
+                    if item is _END or item is _NOTHING:
+                        finished = True
+                        break
+                    batch.append(item)
+                if not batch or halt():
+                    break
+                images = np.stack([image for _, image in batch])
+                outputs = translator.translate_frames(images)
+                for (stamp, original), output in zip(batch, outputs):
+                    _put(encoded, (stamp, original, output), keep_trying=encoder.is_alive)
+                bar.update(len(batch))
+        except Exception as exc:  # e.g. the model ran out of memory: clean up below, then report
+            errors.append(exc)
+        finally:
+            stop.set()
+            _drain(decoded)
+            decoder.join(timeout=10)
+            _put(encoded, _END, keep_trying=encoder.is_alive)
+            encoder.join()
+            bar.close()
+        interrupted = interrupt.requested
+        if errors and not interrupted:
+            try:
+                writer.close()
+            except Exception:
+                pass
+            tmp.unlink(missing_ok=True)
+            error = errors[0]
+            if isinstance(error, CycletoolsError):
+                raise error
+            raise CycletoolsError(f"{source}: video processing failed ({type(error).__name__}: {error})") from None
+        return _finalise(writer, tmp, target, reader, started, interrupted, width, height)
 
 
 def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, started: float,
@@ -216,6 +224,27 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
     shrink = width < image.shape[1]
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
+    """Put ``item`` unless ``keep_trying()`` turns false while the queue is full; True if put."""
+    while True:
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            if not keep_trying():
+                return False
+
+
+def _get(q: queue.Queue, give_up: Callable[[], bool]):
+    """The next item, or ``_NOTHING`` once ``give_up()`` is true while the queue is empty."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if give_up():
+                return _NOTHING
 
 
 def _drain(q: queue.Queue) -> None:

@@ -36,9 +36,9 @@ from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.inherit import can_inherit, inherit_student
 from cycletools.models.mobile import MobileResnetBlock, MobileResnetGenerator
 from cycletools.training.losses import l1_loss, lsgan_loss
-from cycletools.training.trainer import StopRequest
 from cycletools.utils.atomic import atomic_write_text
 from cycletools.utils.devices import resolve_device
+from cycletools.utils.interrupts import StopRequest
 from cycletools.weights import save_generator
 
 STUDENTS: dict[str, dict[str, Any]] = {

@@ -38,6 +38,7 @@ from cycletools.training.monitor import LOSS_NAMES, RunMonitor, save_sample_grid
 from cycletools.training.pool import ImagePool
 from cycletools.utils.atomic import atomic_write_text
 from cycletools.utils.devices import resolve_device
+from cycletools.utils.interrupts import StopRequest
 from cycletools.weights import save_generator
 
 SAMPLE_COUNT = 4
@@ -82,31 +83,6 @@ def distributed_context() -> DistributedContext:
 def _ignore_interrupts(worker_id: int) -> None:
     """Loader workers leave Ctrl-C to the main process, which stops cleanly after the step."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class StopRequest:
-    """Turns the first Ctrl-C / SIGTERM into a request to stop after the current step."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "StopRequest":
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:  # second signal: stop now (the last checkpoint is intact)
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class CycleGANTrainer:
