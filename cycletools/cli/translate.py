@@ -89,9 +89,11 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
                         help="with --plugin: the full generator or its compact fast student; auto takes the "
                              "fast one on the CPU when it is here (default: auto)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                        help="run the generator with PyTorch, or (CPU) through an ONNX export with ONNX "
-                             "Runtime, made on first use and cached (default: torch)")
+    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime"), default="torch",
+                        help="torch: plain PyTorch; compile: PyTorch with torch.compile, fastest for videos, "
+                             "the webcam and folders of same-sized images (the first call per frame size waits "
+                             "for compilation, seconds, cached on disk for later runs); onnxruntime (CPU): an "
+                             "ONNX export run with ONNX Runtime, made on first use and cached (default: torch)")
 
 
 def load_translator(args: argparse.Namespace):
@@ -104,6 +106,9 @@ def load_translator(args: argparse.Namespace):
                               "(--weights may also go with --plugin)")
     size = parse_size(getattr(args, "size", None))
     options = {"device": args.device, "precision": args.precision, "backend": getattr(args, "backend", "torch")}
+    if options["backend"] == "compile":
+        print("compiling the generator with torch.compile: the first frames wait for it (cached for later runs)",
+              file=sys.stderr)
     if args.plugin:
         translator = Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
                                             working_size=size, variant=getattr(args, "variant", "auto"), **options)

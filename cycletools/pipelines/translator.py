@@ -65,16 +65,17 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), mode="RGB")
 
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "compile", "onnxruntime")
 
 
 def _with_backend(generator: nn.Module, config: dict[str, Any], source: str | os.PathLike, backend: str,
                   device, precision: str):
-    """Swap in an ONNX Runtime session for ``backend="onnxruntime"`` (exported once, then cached)."""
-    if backend == "torch":
-        return generator, device, precision
-    if backend != "onnxruntime":
+    """Swap in an ONNX Runtime session for ``backend="onnxruntime"`` (exported once, then cached);
+    ``compile`` is applied by the Translator, once the generator is on its device."""
+    if backend not in BACKENDS:
         raise CycletoolsError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "onnxruntime":
+        return generator, device, precision
     if device not in (None, "auto", "cpu") and str(device) != "cpu":
         raise CycletoolsError("the onnxruntime backend runs on the CPU; use --backend torch on CUDA")
     if precision not in ("auto", "fp32"):
@@ -103,11 +104,17 @@ class Translator:
 
     def __init__(self, generator: nn.Module, device: str | torch.device | None = None,
                  config: dict[str, Any] | None = None, source: str | None = None, precision: str = "auto",
-                 working_size: int | None = None, domain: "DomainSpec | None" = None):
+                 working_size: int | None = None, domain: "DomainSpec | None" = None, compile: bool = False):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         # On CUDA, NHWC (channels_last) lets cuDNN pick its fastest fp16/bf16 convolutions.
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.generator = generator.to(self.device, memory_format=self.memory_format).eval()
+        self.compiled = None
+        if compile:
+            from cycletools.pipelines.compiled import CompiledGenerator
+
+            self.compiled = CompiledGenerator(self.generator, self.device)
+        self._largest_batch = 0  # compiled: smaller batches are filled up to it (no recompilation)
         self.precision = resolve_precision(precision, self.device)
         if working_size is not None and working_size < MIN_SIDE:
             raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
@@ -122,12 +129,14 @@ class Translator:
                   precision: str = "auto", backend: str = "torch") -> "Translator":
         """Load any generator file: the project's safetensors, an official ``.pth``, or a checkpoint
         that a plugin's weights adapter recognises. ``backend="onnxruntime"`` runs an ONNX export
-        of it (made once, kept in the user cache) with ONNX Runtime on the CPU."""
+        of it (made once, kept in the user cache) with ONNX Runtime on the CPU; ``backend="compile"``
+        runs it through torch.compile (compiled on the first call for each input shape)."""
         from cycletools.registry import get_registry
 
         generator, config = load_generator(path, get_registry().adapters)
         generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
-        return cls(generator, device=device, config=config, source=str(path), precision=precision)
+        return cls(generator, device=device, config=config, source=str(path), precision=precision,
+                   compile=backend == "compile")
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
@@ -174,7 +183,7 @@ class Translator:
         generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
         size = spec.inference_size if working_size == "auto" else working_size
         translator = cls(generator, device=device, config=config, source=str(path), precision=precision,
-                         working_size=size, domain=spec)
+                         working_size=size, domain=spec, compile=backend == "compile")
         translator.variant = variant
         return translator
 
@@ -187,7 +196,7 @@ class Translator:
         padded = pad_to_multiple(batch.to(self.device, torch.float32)).contiguous(memory_format=self.memory_format)
         dtype = PRECISIONS[self.precision]
         with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            output = self.generator(padded)
+            output = (self.compiled or self.generator)(padded)
         return output[..., :height, :width].float()
 
     def translate_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -196,6 +205,11 @@ class Translator:
         With a working size, frames are scaled (antialiased bicubic) so the shorter side has it,
         translated, and scaled back.
         """
+        count = len(frames)
+        if self.compiled is not None and count < self._largest_batch:
+            # e.g. a video's last, shorter batch: a new batch size would be compiled again
+            frames = np.concatenate([frames, np.repeat(frames[-1:], self._largest_batch - count, axis=0)])
+        self._largest_batch = max(self._largest_batch, count)
         batch = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float()
         batch = batch.div_(127.5).sub_(1.0)
         height, width = batch.shape[-2:]
@@ -207,7 +221,7 @@ class Translator:
         if output.shape[-2:] != (height, width):
             output = F.interpolate(output, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
         output = ((output.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-        return output.permute(0, 2, 3, 1).cpu().numpy()
+        return output[:count].permute(0, 2, 3, 1).cpu().numpy()
 
     @overload
     def __call__(self, image: Image.Image) -> Image.Image: ...
