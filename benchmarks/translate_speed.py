@@ -1,10 +1,12 @@
 """Translation speed of the 9-block, ngf=64 ResNet generator.
 
-    python benchmarks/translate_speed.py [--device cpu|cuda] [--repeats 5]
+    python benchmarks/translate_speed.py [--device cpu|cuda] [--repeats 5] [--batch 32] [--compile]
 
 CPU: milliseconds per 256x256 image through Translator.translate_tensor (fp32, batch 1),
 plus the bf16-autocast figure on CPUs that support it. CUDA: images/s at 256x256
-(batched) and frames/s at 1920x1080 (batch 1), fp32 and fp16. One JSON line per case.
+(batched) and frames/s at 1920x1080 (batch 1), fp32 and fp16. With --compile, each case is
+measured again through torch.compile (``--backend compile``: CUDA graphs on CUDA), timed after
+its compiling call. One JSON line per case.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32, help="batch for the CUDA 256x256 figure")
+    parser.add_argument("--compile", action="store_true", help="also measure the torch.compile backend")
     args = parser.parse_args()
     torch.manual_seed(0)
     generator = init_weights(ResnetGenerator(ngf=64, n_blocks=9))
@@ -48,23 +51,29 @@ def main() -> None:
         f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     base = {"machine": machine, "torch": torch.__version__, "generator": "resnet9 ngf64"}
 
+    backends = (False, True) if args.compile else (False,)
     if device.type == "cpu":
         x = torch.rand(1, 3, 256, 256) * 2 - 1
         for precision in ("fp32", "bf16"):
-            translator = Translator(generator, device=device, precision=precision)
-            seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
-            print(json.dumps({**base, "case": f"256x256 {precision} batch 1", "ms_per_image": round(seconds * 1000, 1)}))
+            for compiled in backends:
+                translator = Translator(generator, device=device, precision=precision, compile=compiled)
+                seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
+                print(json.dumps({**base, "case": f"256x256 {precision} batch 1{' compiled' * compiled}",
+                                  "ms_per_image": round(seconds * 1000, 1)}), flush=True)
         return
 
     for precision in ("fp32", "fp16"):
-        translator = Translator(generator, device=device, precision=precision)
-        x = torch.rand(args.batch, 3, 256, 256, device=device) * 2 - 1
-        seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
-        print(json.dumps({**base, "case": f"256x256 {precision} batch {args.batch}",
-                          "images_per_s": round(args.batch / seconds, 1)}))
-        x = torch.rand(1, 3, 1080, 1920, device=device) * 2 - 1
-        seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
-        print(json.dumps({**base, "case": f"1920x1080 {precision} batch 1", "frames_per_s": round(1 / seconds, 2)}))
+        for compiled in backends:
+            translator = Translator(generator, device=device, precision=precision, compile=compiled)
+            suffix = " compiled" * compiled
+            x = torch.rand(args.batch, 3, 256, 256, device=device) * 2 - 1
+            seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
+            print(json.dumps({**base, "case": f"256x256 {precision} batch {args.batch}{suffix}",
+                              "images_per_s": round(args.batch / seconds, 1)}), flush=True)
+            x = torch.rand(1, 3, 1080, 1920, device=device) * 2 - 1
+            seconds = timed(lambda: translator.translate_tensor(x), args.repeats, device)
+            print(json.dumps({**base, "case": f"1920x1080 {precision} batch 1{suffix}",
+                              "frames_per_s": round(1 / seconds, 2)}), flush=True)
 
 
 if __name__ == "__main__":
