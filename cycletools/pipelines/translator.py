@@ -114,7 +114,7 @@ class Translator:
             from cycletools.pipelines.compiled import CompiledGenerator
 
             self.compiled = CompiledGenerator(self.generator, self.device)
-        self._largest_batch = 0  # compiled: smaller batches are filled up to it (no recompilation)
+        self._largest_batch: dict[tuple[int, ...], int] = {}  # compiled: frame shape → largest batch seen
         self.precision = resolve_precision(precision, self.device)
         if working_size is not None and working_size < MIN_SIDE:
             raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
@@ -205,11 +205,14 @@ class Translator:
         With a working size, frames are scaled (antialiased bicubic) so the shorter side has it,
         translated, and scaled back.
         """
-        count = len(frames)
-        if self.compiled is not None and count < self._largest_batch:
-            # e.g. a video's last, shorter batch: a new batch size would be compiled again
-            frames = np.concatenate([frames, np.repeat(frames[-1:], self._largest_batch - count, axis=0)])
-        self._largest_batch = max(self._largest_batch, count)
+        count, shape = len(frames), tuple(frames.shape[1:])
+        if self.compiled is not None:
+            # A smaller batch of frames seen before (a video's last one) is filled up to the largest
+            # batch of that shape: a new batch size would be compiled again.
+            largest = self._largest_batch.setdefault(shape, count)
+            if count < largest:
+                frames = np.concatenate([frames, np.repeat(frames[-1:], largest - count, axis=0)])
+            self._largest_batch[shape] = max(largest, count)
         batch = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float()
         batch = batch.div_(127.5).sub_(1.0)
         height, width = batch.shape[-2:]
