@@ -1,7 +1,7 @@
 """A generator's forward pass compiled with torch.compile (Inductor), for ``--backend compile``.
 
 On the CPU, Inductor fuses the many small convolutions, normalisations and activations of the
-compact generators: 2.2x eager PyTorch for the published compressed horse→zebra generator on
+compact generators: 1.7x eager PyTorch for the published compressed horse→zebra generator on
 the 2-core CPU (see README, "Speed"). On CUDA it also captures the steps as CUDA graphs
 ("reduce-overhead"), whose outputs are reused by the next call, so they are copied out.
 

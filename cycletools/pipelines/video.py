@@ -144,7 +144,9 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
     # operation could leave its lock held and hang the threads), and a second one cannot break
     # the finishing of the partial file.
     with StopRequest(force_on_repeat=False) as interrupt:
-        halt = lambda: interrupt.requested or stop.is_set()  # noqa: E731
+        def halt() -> bool:
+            return interrupt.requested or stop.is_set()
+
         try:
             finished = False
             while not finished and not halt():
