@@ -24,8 +24,7 @@ from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, even, pr
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.interrupts import StopRequest
 
-_END = object()  # the decoder has no more frames
-_NOTHING = object()  # no frame came before the loop was told to stop
+_END = object()  # no more frames: the decoder finished, or the loop was told to stop
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
 
 
@@ -153,7 +152,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                 batch = []
                 while len(batch) < batch_size:
                     item = _get(decoded, give_up=halt)
-                    if item is _END or item is _NOTHING:
+                    if item is _END:
                         finished = True
                         break
                     batch.append(item)
@@ -240,13 +239,13 @@ def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
 
 
 def _get(q: queue.Queue, give_up: Callable[[], bool]):
-    """The next item, or ``_NOTHING`` once ``give_up()`` is true while the queue is empty."""
+    """The next item, or ``_END`` once ``give_up()`` is true while the queue is empty."""
     while True:
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
             if give_up():
-                return _NOTHING
+                return _END
 
 
 def _drain(q: queue.Queue) -> None:
