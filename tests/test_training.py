@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -270,3 +271,12 @@ def test_ctrl_c_stops_after_the_step_saves_and_resumes(tmp_path: Path, shapes_da
                       str(state["global_step"] + 2))
     assert resumed.returncode == 0, resumed.stderr
     assert f"stopped at step {state['global_step'] + 2} (--max-steps reached)" in resumed.stdout
+
+
+def test_losses_are_logged_at_multiples_of_log_every_after_a_resume(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=20, size=40, test_count=0)
+    CycleGANTrainer(tiny_config(data, tmp_path, max_steps=3, log_every=5), progress=False).train()
+    CycleGANTrainer.resume(tmp_path / "run", {"max_steps": 16}, progress=False).train()
+    with open(tmp_path / "run" / "losses.csv", newline="") as handle:
+        steps = [int(row["step"]) for row in csv.DictReader(handle)]
+    assert steps == [5, 10, 15]  # not 8 and 13: the interval does not restart at the resume point

@@ -43,6 +43,12 @@ def add_parser(commands) -> None:
     schedule.add_argument("--epochs", type=int, metavar="N", help="epochs at the full learning rate (default: 100)")
     schedule.add_argument("--epochs-decay", type=int, metavar="M", help="epochs of linear decay to 0 (default: 100)")
     schedule.add_argument("--max-steps", type=int, metavar="N", help="stop (resumably) after N steps in all")
+    schedule.add_argument("--time-budget", metavar="DURATION",
+                          help="train for this long, e.g. 90s, 30m, 2h or 1h30m: the run measures its speed over "
+                               "its first steps and plans its steps to end inside the budget, with the paper's "
+                               "shape (constant learning rate for the first half of the steps, linear decay to "
+                               "zero over the second half), then saves and exits 0; --epochs and --epochs-decay "
+                               "are ignored, and --resume finishes the same plan with the time that is left")
     schedule.add_argument("--batch-size", type=int, metavar="B", help="images per domain per step and device")
     schedule.add_argument("--lr", type=float, help="Adam learning rate (default: 2e-4 * sqrt(batch size))")
     schedule.add_argument("--beta1", type=float, help="Adam beta1 (default: 0.5)")
@@ -109,14 +115,16 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"training {trainer.run_dir} on {trainer.device} ({trainer.ctx.world_size} process(es)), recipe "
               f"{config.recipe}: {len(trainer.dataset.files_a)} A / {len(trainer.dataset.files_b)} B images"
               + (f" ({trainer.dataset.skipped_files} non-image files skipped)" if trainer.dataset.skipped_files else "")
-              + f", {config.epochs}+{config.epochs_decay} epochs, batch {config.batch_size}, lr {config.effective_lr:.3g}",
+              + f", {schedule_text(config)}, batch {config.batch_size}, lr {config.effective_lr:.3g}",
               file=sys.stderr)
     result = trainer.train()
     if not trainer.ctx.is_main:
         return 0
     weights = ", ".join(str(p) for p in result.weights.values())
     if result.finished:
-        print(f"finished {result.epoch} epochs ({result.global_step} steps); weights: {weights}")
+        done = (f"{result.global_step} steps within the time budget" if config.time_budget
+                else f"{result.epoch} epochs ({result.global_step} steps)")
+        print(f"finished {done}; weights: {weights}")
         if plugin:
             print(f"use them as {plugin}'s weights: cycletools weights import {trainer.run_dir} --plugin {plugin}")
         return 0
@@ -125,3 +133,13 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"stopped at step {result.global_step} ({'--max-steps reached' if limit else 'interrupted'}); "
           f"checkpoint saved, weights: {weights}; continue with: {hint}")
     return 0 if limit else 130
+
+
+def schedule_text(config) -> str:
+    """``100+100 epochs``, or the time budget and how its steps are planned."""
+    if config.time_budget:
+        from cycletools.training.budget import format_duration
+
+        return (f"time budget {format_duration(config.time_budget)} (steps planned from the speed of the "
+                "first ones: constant learning rate, then linear decay to zero)")
+    return f"{config.epochs}+{config.epochs_decay} epochs"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cycletools.errors import CycletoolsError
+from cycletools.training.budget import parse_duration
 
 RECIPES = ("official", "fast")
 
@@ -61,6 +62,7 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 50
     max_steps: int | None = None
+    time_budget: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,6 +100,8 @@ class TrainConfig:
             problems.append("loss weights must not be negative")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append("max_steps must be at least 1")
+        if self.time_budget is not None and not self.time_budget > 0:
+            problems.append("time_budget must be positive")
         if not self.name:
             problems.append("a run name is required (--name)")
         if problems:
@@ -155,6 +159,8 @@ def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
     if recipe not in RECIPES:
         raise CycletoolsError(f"unknown recipe {recipe!r}; choose {' or '.join(RECIPES)}")
     values: dict[str, Any] = {**RECIPE_PRESETS[recipe], **(base or {}), **from_file, **flags, "recipe": recipe}
+    if values.get("time_budget") is not None:
+        values["time_budget"] = parse_duration(values["time_budget"])
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     try:
         config = TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items() if k in FIELD_NAMES})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from cycletools.data.images import list_images, open_image, split_alpha
 from cycletools.data.unpaired import EpochPlan, PlanSampler, UnpairedImages
 from cycletools.errors import CycletoolsError
 from cycletools.models import NLayerDiscriminator, ResnetGenerator, init_weights
+from cycletools.training.budget import TimeBudget, format_duration
 from cycletools.training.checkpoint import load_checkpoint, save_checkpoint
 from cycletools.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from cycletools.training.losses import l1_loss, linear_decay, lsgan_loss
@@ -111,6 +113,9 @@ class CycleGANTrainer:
         self.loader = self._make_loader()
         self._build_models()
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.budget = TimeBudget(config.time_budget) if config.time_budget else None
+        self._exported_step: int | None = None
+        self._saved_step: int | None = None
         if state is not None:
             self._load_state(state)
         else:
@@ -196,6 +201,7 @@ class CycleGANTrainer:
             "D_A": self.D_A.state_dict(), "D_B": self.D_B.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
+            **({"budget": self.budget.state_dict()} if self.budget is not None else {}),
             **self._rank_state(),
         }
 
@@ -212,6 +218,8 @@ class CycleGANTrainer:
         for name in ("G_A", "G_B", "D_A", "D_B", "opt_G", "opt_D", "sched_G", "sched_D"):
             getattr(self, name).load_state_dict(state[name])
         self.epoch, self.step_in_epoch, self.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        if self.budget is not None and "budget" in state:
+            self.budget = TimeBudget.from_state(state["budget"])  # the same plan, with the time that is left
         rank_state = state
         if self.ctx.rank > 0:
             rank_file = self._rank_checkpoint_path()
@@ -230,6 +238,7 @@ class CycleGANTrainer:
 
     def save(self) -> None:
         """Write the full state atomically (rank 0), plus each other rank's pools and RNG."""
+        self._saved_step = self.global_step
         if self.ctx.is_main:
             save_checkpoint(self.state_dict(), self.checkpoint_path)
         elif self.ctx.enabled:
@@ -248,6 +257,7 @@ class CycleGANTrainer:
             paths["a2b"].parent.mkdir(parents=True, exist_ok=True)
             save_generator(self.G_A, paths["a2b"])
             save_generator(self.G_B, paths["b2a"])
+        self._exported_step = self.global_step
         return paths
 
     # ----------------------------------------------------------------- the step
@@ -296,51 +306,72 @@ class CycleGANTrainer:
     def total_epochs(self) -> int:
         return self.config.epochs + self.config.epochs_decay
 
+    def schedule_done(self) -> bool:
+        """Whether the run's schedule is complete: every epoch, or a time budget's planned steps."""
+        if self.budget is not None:
+            return self.budget.finished(self.global_step)
+        return self.epoch >= self.total_epochs
+
     def train(self) -> TrainResult:
-        """Run until the last epoch (or ``max_steps``); checkpoints make every exit resumable."""
+        """Run until the last epoch, the end of the time budget or ``max_steps``; every exit is resumable."""
         config = self.config
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        if self.budget is not None:
+            self.budget.start(self.global_step)
         resumed_at = self.global_step if self.global_step else None
         monitor = RunMonitor(self.run_dir, resume_step=resumed_at) if self.ctx.is_main else None
-        stopped_early = False
         try:
             with StopRequest() as stop:
-                while self.epoch < self.total_epochs:
+                while not self.schedule_done():
                     if not self._train_epoch(monitor, stop):
-                        stopped_early = True
                         break
         finally:
             if monitor is not None:
                 monitor.close()
-        ran_no_epoch = not self.weight_paths()["a2b"].exists()
-        weights = self.export_weights() if stopped_early or ran_no_epoch else self.weight_paths()
-        if stopped_early and self.ctx.is_main:
-            self._save_samples(f"step_{self.global_step:07d}")
-        return TrainResult(self.run_dir, self.global_step, self.epoch, not stopped_early, weights)
+        finished = self.schedule_done()
+        if self._exported_step != self.global_step or not self.weight_paths()["a2b"].exists():
+            # Stopped (or a time budget ended) between epoch ends: the state, weights and a grid of this step.
+            if self._saved_step != self.global_step:
+                self.save()
+            self.export_weights()
+            if self.ctx.is_main:
+                self._save_samples(f"step_{self.global_step:07d}")
+        if finished and self.budget is not None and self.progress:
+            tqdm.write(f"time budget: {self.global_step} steps in {format_duration(self.budget.elapsed())} "
+                       f"of {format_duration(self.budget.seconds)}", file=sys.stderr)
+        return TrainResult(self.run_dir, self.global_step, self.epoch, finished, self.weight_paths())
 
     def _train_epoch(self, monitor: RunMonitor | None, stop: StopRequest) -> bool:
-        """Train from the current position to the end of the epoch; False if stopped before it."""
-        config = self.config
+        """Train from the current position to the end of the epoch; False if the run stops before it."""
+        config, budget = self.config, self.budget
         plan = EpochPlan.make(len(self.dataset.files_a), len(self.dataset.files_b), self.epoch,
                               config.seed, self.ctx.rank, self.ctx.world_size)
         steps = plan.steps(config.batch_size)
         self.sampler.set_plan(plan, self.step_in_epoch)
+        label = f"epoch {self.epoch + 1}" + ("" if budget is not None else f"/{self.total_epochs}")
         bar = tqdm(total=steps, initial=self.step_in_epoch, disable=not self.progress, unit="step",
-                   desc=f"epoch {self.epoch + 1}/{self.total_epochs}", dynamic_ncols=True)
+                   desc=label, dynamic_ncols=True)
         loss_sum = torch.zeros(len(LOSS_NAMES), device=self.device)
         since_log, log_clock = 0, time.perf_counter()
         try:
             for batch in self.loader:
                 real_A = batch["A"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
                 real_B = batch["B"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                if budget is not None:
+                    self._set_lr_factor(budget.factor(self.global_step + 1))
                 loss_sum += self.train_step(real_A, real_B)
                 self.step_in_epoch += 1
                 self.global_step += 1
                 since_log += 1
                 bar.update(1)
-                if since_log == config.log_every or self.step_in_epoch == steps:
+                # Logging steps are multiples of --log-every (also after a resume), plus epoch ends.
+                at_log_step = self.global_step % config.log_every == 0 or self.step_in_epoch == steps
+                if budget is not None and (at_log_step or not self.ctx.enabled):
+                    self._plan_budget()
+                budget_done = budget is not None and budget.finished(self.global_step)
+                if at_log_step or budget_done:
                     pairs_per_s = since_log * config.batch_size * self.ctx.world_size / (time.perf_counter() - log_clock)
                     losses = dict(zip(LOSS_NAMES, (loss_sum / since_log).tolist()))
                     bar.set_postfix({"G": f"{losses['G_A'] + losses['G_B']:.3f}",
@@ -355,24 +386,47 @@ class CycleGANTrainer:
                 at_limit = config.max_steps is not None and self.global_step >= config.max_steps
                 # Under DDP, ranks agree on a stop only at logging steps (agreeing costs a sync).
                 may_stop = since_log == 0 or not self.ctx.enabled
-                if at_limit or (may_stop and self._stop_agreed(stop.requested)):
+                if at_limit or budget_done or (may_stop and self._stop_agreed(stop.requested)):
                     if self.step_in_epoch == steps:
                         break  # the end of the epoch is handled below
-                    self.save()
-                    return False
+                    return False  # train() saves the state, the weights and a sample grid of this step
                 if config.save_every and self.global_step % config.save_every == 0 and self.step_in_epoch < steps:
                     self.save()
         finally:
             bar.close()
-        self.sched_G.step()
-        self.sched_D.step()
+        finishing = time.perf_counter()
+        if budget is None:
+            self.sched_G.step()
+            self.sched_D.step()
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
         self.save()
         self.export_weights()
         if self.ctx.is_main:
             self._save_samples(f"epoch_{self.epoch:03d}")
+        if budget is not None:
+            budget.note_finishing_cost(time.perf_counter() - finishing)
         at_limit = config.max_steps is not None and self.global_step >= config.max_steps
-        return not (at_limit or self._stop_agreed(stop.requested)) or self.epoch >= self.total_epochs
+        return not (at_limit or self._stop_agreed(stop.requested)) or self.schedule_done()
+
+    def _set_lr_factor(self, factor: float) -> None:
+        for optimizer in (self.opt_G, self.opt_D):
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.effective_lr * factor
+
+    def _plan_budget(self) -> None:
+        """Refine the time budget's plan; under DDP every rank takes rank 0's plan."""
+        message = self.budget.after_step(self.global_step)
+        if self.ctx.enabled:
+            budget = self.budget
+            plan = torch.tensor([float(budget.total_steps or -1), float(-1 if budget.decay_start is None
+                                 else budget.decay_start), budget.decay_from], dtype=torch.float64,
+                                device=self.device if self.device.type == "cuda" else "cpu")
+            dist.broadcast(plan, src=0)
+            total, start, budget.decay_from = plan.tolist()
+            budget.total_steps = None if total < 0 else int(total)
+            budget.decay_start = None if start < 0 else int(start)
+        if message and self.progress:
+            tqdm.write(message, file=sys.stderr)
 
     def _stop_agreed(self, requested: bool) -> bool:
         """Stop on every rank together when any rank was asked to stop."""

@@ -1,0 +1,164 @@
+"""Time-boxed training: durations, the step plan, and runs that end inside their budget."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from cycletools.data.toy import make_shapes_dataset
+from cycletools.errors import CycletoolsError
+from cycletools.training import budget as budget_module
+from cycletools.training.budget import TimeBudget, parse_duration
+from cycletools.training.config import resolve_config
+from cycletools.training.trainer import CycleGANTrainer
+from cycletools.weights import load_generator
+
+TINY = {"size": 32, "load_size": 36, "ngf": 4, "ndf": 4, "blocks": 1, "log_every": 10, "save_every": 0}
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400),
+                                           ("1.5h", 5400), ("45", 45), (20, 20), ("2m 30s", 150)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "30x", "-5m", "0", "m30", "30mm"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(CycletoolsError, match="duration|positive"):
+        parse_duration(text)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def run_plan(budget: TimeBudget, clock: FakeClock, seconds_per_step, start_step: int = 0, limit: int = 10_000):
+    """Drive the plan as the trainer does; returns the factor used at each step."""
+    factors, step = {}, start_step
+    budget.start(step)
+    while not budget.finished(step) and step < limit:
+        factors[step + 1] = budget.factor(step + 1)
+        clock.now += seconds_per_step(step + 1)
+        step += 1
+        budget.after_step(step)
+    return factors, step
+
+
+def test_plan_is_half_constant_then_linear_to_zero_inside_the_budget(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "monotonic", clock)
+    budget = TimeBudget(100.0)
+    factors, last = run_plan(budget, clock, lambda step: 5.0 if step <= 2 else 0.1)  # slow warm-up steps
+    assert budget.finished(last) and last == budget.total_steps
+    assert clock.now - 1000.0 <= 100.0  # the planned steps fit in the budget (with the 2% reserve)
+    assert last >= 0.9 * (100 - 10 - 2) / 0.1  # and use most of it
+    assert factors[last] == 0.0  # zero at the last step
+    constant = [k for k, f in factors.items() if f == 1.0]
+    assert abs(len(constant) - last / 2) <= 2  # the first half at the full rate
+    decay = [factors[k] for k in range(len(constant) + 1, last + 1)]
+    steps = [a - b for a, b in zip(decay, decay[1:])]
+    assert max(steps) == pytest.approx(min(steps))  # a straight line down
+
+
+def test_plan_shortens_the_decay_when_the_run_falls_behind(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "monotonic", clock)
+    budget = TimeBudget(100.0)
+    factors, last = run_plan(budget, clock, lambda step: 0.1 if step < 600 else 0.3)  # slows down 3x
+    assert clock.now - 1000.0 <= 101.0
+    assert factors[last] == 0.0
+    values = [factors[k] for k in sorted(factors)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # never rises again
+
+
+def test_plan_survives_a_resume(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "monotonic", clock)
+    budget = TimeBudget(60.0)
+    _, step = run_plan(budget, clock, lambda step: 0.1, limit=400)  # stopped in the decay phase
+    assert budget.decaying and step == 400
+    state = budget.state_dict()
+    assert state["used"] == pytest.approx(40.0)
+    clock.now += 3600  # an hour passes before the resume: only training time counts
+    resumed = TimeBudget.from_state(state)
+    _, last = run_plan(resumed, clock, lambda step: 0.1, start_step=step)
+    assert last == budget.total_steps == resumed.total_steps
+    assert resumed.elapsed() <= 60.0
+
+
+def lrs(run: Path) -> list[tuple[int, float]]:
+    with open(run / "losses.csv", newline="") as handle:
+        return [(int(row["step"]), float(row["lr"])) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_cli_run_ends_inside_its_budget_with_the_lr_at_zero(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=6, size=40)
+    started = time.monotonic()
+    result = run_cli("train", "--data", str(data), "--name", "run", "--out", str(tmp_path), "--time-budget", "20s",
+                     "--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                     "--log-every", "10", "--device", "cpu")
+    wall = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "time budget 20s" in result.stderr and "falls linearly to zero at step" in result.stderr
+    run = tmp_path / "run"
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    steps = state["global_step"]
+    assert f"finished {steps} steps within the time budget" in result.stdout
+    assert state["budget"]["total_steps"] == steps and state["budget"]["used"] <= 20 * 1.25
+    assert wall <= 20 * 1.25 + 10  # the budget counts training; interpreter start and imports come on top
+    logged = lrs(run)
+    assert logged[-1] == (steps, 0.0)  # the learning rate reaches zero at the last step
+    assert logged[0][1] == pytest.approx(2e-4)
+    assert all(s % 10 == 0 or s % 6 == 0 for s, _ in logged[:-1])  # --log-every steps and epoch ends (6 pairs)
+    generator, config = load_generator(run / "weights" / "a2b.safetensors")  # complete and loadable
+    assert config["ngf"] == 4 and generator(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.slow
+def test_interrupted_budgeted_run_resumes_the_same_plan(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=6, size=40)
+    config = resolve_config({"data": str(data), "name": "run", "out": str(tmp_path), "time_budget": "12s",
+                             **TINY})
+    trainer = CycleGANTrainer(config, progress=False)
+    timer = threading.Timer(9.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # in the decay phase
+    started = time.monotonic()
+    timer.start()
+    try:
+        first = trainer.train()
+    finally:
+        timer.cancel()
+    assert not first.finished and trainer.budget.decaying, "the stop came before the plan was fixed"
+    planned = trainer.budget.total_steps
+    assert first.global_step < planned
+    resumed = CycleGANTrainer.resume(tmp_path / "run", progress=False)
+    assert resumed.budget.total_steps == planned
+    second = resumed.train()
+    assert second.finished and second.global_step == planned
+    assert resumed.budget.elapsed() <= 12 * 1.25
+    assert time.monotonic() - started <= 12 * 1.25 + 5
+    logged = lrs(tmp_path / "run")
+    assert logged[-1] == (planned, 0.0)
+    assert resumed.opt_G.param_groups[0]["lr"] == 0.0
+
+
+def test_budget_cannot_change_on_resume_and_must_be_positive(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=2, size=40, test_count=0)
+    CycleGANTrainer(resolve_config({"data": str(data), "name": "run", "out": str(tmp_path), "time_budget": 60,
+                                    "max_steps": 1, **TINY}), progress=False).train()
+    with pytest.raises(CycletoolsError, match="cannot change time_budget when resuming"):
+        CycleGANTrainer.resume(tmp_path / "run", {"time_budget": 30.0})
+    result = run_cli("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--time-budget", "soon")
+    assert result.returncode == 1 and "not a duration: 'soon'" in result.stderr and "Traceback" not in result.stderr
