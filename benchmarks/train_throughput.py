@@ -29,6 +29,8 @@ def measure(recipe: str, args: argparse.Namespace, data: str, out: str) -> dict:
     if recipe == "fast":
         flags["batch_size"] = args.fast_batch
         flags["compile"] = args.compile
+        if getattr(args, "amp", None):
+            flags["amp"] = args.amp
     trainer = CycleGANTrainer(resolve_config(flags), progress=False)
     batch = trainer.config.batch_size
     shape = (batch, 3, args.size, args.size)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-_FACTORIES: dict[str, Callable[..., Any] | str] = {"resnet": "cycletools.models.generator:ResnetGenerator"}
+_FACTORIES: dict[str, Callable[..., Any] | str] = {
+    "resnet": "cycletools.models.generator:ResnetGenerator",
+    "mobile_resnet": "cycletools.models.mobile:MobileResnetGenerator",  # the compact students (core: distill)
+}
 
 
 def register_architecture(name: str, factory: Callable[..., Any]) -> None:

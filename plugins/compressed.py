@@ -1,17 +1,11 @@
 """Compressed generators: the GAN Compression "sub-mobile" ResNet and its released checkpoints.
 
-Registers the ``mobile_resnet`` architecture and a weights adapter that recognises that
-project's state_dicts (depthwise-separable residual blocks, ``conv_block.1.conv.0``),
-so ``--weights`` takes such a file as it is.
+Registers a weights adapter that recognises that project's state_dicts (depthwise-separable
+residual blocks, ``conv_block.1.conv.0``) and maps them onto the core ``mobile_resnet``
+architecture, so ``--weights`` takes such a file as it is.
 """
 
 from cycletools import hookimpl
-
-
-def mobile_resnet(**config):
-    from cycletools.models.mobile import MobileResnetGenerator
-
-    return MobileResnetGenerator(**config)
 
 
 def gan_compression_adapter(state_dict):
@@ -19,11 +13,6 @@ def gan_compression_adapter(state_dict):
 
     config = MobileResnetGenerator.infer_config(state_dict)
     return None if config is None else (state_dict, config)
-
-
-@hookimpl
-def register_architectures(register):
-    register("mobile_resnet", mobile_resnet)
 
 
 @hookimpl

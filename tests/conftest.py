@@ -23,6 +23,31 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
                           cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def cycle_error(trainer, folder: Path, size: int = 32) -> float:
+    """Mean |G_B(G_A(x)) - x| over a folder's images at ``size``², on the trainer's device."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    images = [np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32)
+              for p in sorted(folder.iterdir())]
+    x = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1).to(trainer.device)
+    with torch.no_grad():
+        return float((trainer.G_B(trainer.G_A(x)).float() - x).abs().mean())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where CUDA is (``pytest -m cuda`` on a GPU machine)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run 'pytest -m cuda' on a GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def shapes_dataset(tmp_path: Path) -> Path:
     return make_shapes_dataset(tmp_path / "shapes")

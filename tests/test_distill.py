@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import run_cli
@@ -33,6 +35,7 @@ def test_mac_counts_match_the_published_figures():
     assert count_macs(MobileResnetGenerator(**STUDENTS["tiny"])) < small / 3
 
 
+@pytest.mark.learning
 def test_student_learns_the_teacher_and_gets_closer(tmp_path: Path):
     data = make_shapes_dataset(tmp_path / "shapes", count=8, size=32)
     torch.manual_seed(0)
@@ -40,15 +43,23 @@ def test_student_learns_the_teacher_and_gets_closer(tmp_path: Path):
     config = DistillConfig(data=str(data), name="student", out=str(tmp_path), student="tiny", steps=120,
                            size=32, lr=1e-3, log_every=20)
     distiller = Distiller(teacher, config, progress=False)
+    # Measured on fixed inputs (the training images, and noise), not on the running loss of random crops:
+    # most of the learning happens within the first logging window, which makes that ratio too flat to test
+    # (0.78-0.81 depending on the CPU's kernels, where these give 0.65-0.68).
+    images = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32))
+                          for p in sorted((data / "trainA").iterdir())]).permute(0, 3, 1, 2) / 127.5 - 1
     probe = torch.rand(4, 3, 32, 32) * 2 - 1
-    with torch.no_grad():
-        before = float((distiller.student(probe) - teacher(probe)).abs().mean())
+
+    def distance(student) -> tuple[float, float]:
+        with torch.no_grad():
+            return tuple(float((student(x) - teacher(x)).abs().mean()) for x in (images, probe))
+
+    before = distance(distiller.student)
     result = distiller.run()
-    with torch.no_grad():
-        after = float((distiller.student.cpu()(probe) - teacher(probe)).abs().mean())
+    after = distance(distiller.student.cpu())
     assert result.steps == 120 and result.student.is_file()
-    assert result.last_rec < 0.8 * result.first_rec, (result.first_rec, result.last_rec)
-    assert after < 0.8 * before, (before, after)
+    assert result.last_rec < result.first_rec, (result.first_rec, result.last_rec)
+    assert after[0] < 0.8 * before[0] and after[1] < 0.8 * before[1], (before, after)
     assert result.teacher_macs / result.macs > 1
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import cycle_error, run_cli
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.data.unpaired import EpochPlan, UnpairedImages
 from cycletools.errors import CycletoolsError
@@ -115,13 +115,6 @@ def test_dataset_crops_flips_and_is_reproducible(shapes_dataset: Path):
 
 
 # ---------------------------------------------------------------- learning and resuming
-def cycle_error(trainer: CycleGANTrainer, folder: Path) -> float:
-    images = [np.asarray(Image.open(p).convert("RGB").resize((32, 32)), dtype=np.float32) for p in sorted(folder.iterdir())]
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1
-    with torch.no_grad():
-        return float((trainer.G_B(trainer.G_A(x)) - x).abs().mean())
-
-
 def test_a_few_steps_lower_the_cycle_loss(tmp_path: Path):
     data = make_shapes_dataset(tmp_path / "shapes", count=8, size=32)
     trainer = CycleGANTrainer(tiny_config(data, tmp_path / "runs", ngf=8, blocks=2, lr=1e-3, max_steps=40,

@@ -32,6 +32,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset with trainA (inputs) and trainB (real)")
     parser.add_argument("--student", choices=STUDENT_SIZES, default="small", help="student size (default: small)")
     parser.add_argument("--steps", type=int, default=20000, help="training steps (default: 20000)")
+    parser.add_argument("--time-budget", metavar="DURATION",
+                        help="distil for this long instead of --steps (e.g. 10m, 2h): the steps are planned from "
+                             "the measured speed, constant learning rate for the first half, then linear decay to "
+                             "zero at the last step")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="data loader processes (default: up to 8 on a GPU, 0 on the CPU)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--size", type=int, default=256, help="training crop size (default: 256)")
     parser.add_argument("--finish-size", type=int, metavar="SIZE", help="crop size of the last --finish-steps steps")
@@ -60,6 +66,7 @@ def add_parser(commands) -> None:
 
 def run_distill(args: argparse.Namespace) -> int:
     from cycletools.pipelines.translator import Translator
+    from cycletools.training.budget import parse_duration
     from cycletools.training.distill import DistillConfig, Distiller
 
     teacher = Translator.from_plugin(args.plugin, weights=args.weights, device="cpu", precision="fp32",
@@ -69,12 +76,15 @@ def run_distill(args: argparse.Namespace) -> int:
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
                            lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
-                           save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device)
+                           save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device,
+                           time_budget=parse_duration(args.time_budget) if args.time_budget else None,
+                           workers=args.workers)
     distiller = Distiller(teacher.generator, config, teacher_source=teacher.source)
     if distiller.inherited:
         print(f"the student starts from the teacher's most active channels ({teacher.source})", file=sys.stderr)
     result = distiller.run()
-    stopped = "" if result.completed else f" (interrupted after {result.steps} of {config.steps} steps; saved)"
+    planned = "the planned" if config.time_budget else f"{config.steps}"
+    stopped = "" if result.completed else f" (interrupted after {result.steps} of {planned} steps; saved)"
     print(f"student {result.student}{stopped}: {result.parameters:,} parameters, {result.macs / 1e9:.2f} G MACs "
           f"at 256² ({result.teacher_macs / result.macs:.1f}× fewer than the teacher); L1 to the teacher "
           f"{result.first_rec:.4f} → {result.last_rec:.4f} over {result.steps} steps in {result.seconds / 60:.1f} min")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from cycletools.models import NLayerDiscriminator, init_weights
 from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.inherit import can_inherit, inherit_student
 from cycletools.models.mobile import MobileResnetBlock, MobileResnetGenerator
+from cycletools.training.budget import TimeBudget
 from cycletools.training.losses import l1_loss, lsgan_loss
 from cycletools.utils.atomic import atomic_write_text
 from cycletools.utils.devices import resolve_device
@@ -76,6 +79,8 @@ class DistillConfig:
     save_every: int = 1000
     init: str | None = None
     inherit: bool = True
+    time_budget: float | None = None
+    workers: int | None = None
     student_config: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "DistillConfig":
@@ -94,6 +99,10 @@ class DistillConfig:
             raise CycletoolsError(f"--load-size {self.load_size} is smaller than the crop size")
         if self.decay_steps is not None and not 0 <= self.decay_steps <= self.steps:
             raise CycletoolsError(f"--decay-steps must be between 0 and --steps ({self.steps})")
+        if self.time_budget is not None and self.finish_steps:
+            raise CycletoolsError("--finish-size/--finish-steps count steps; they do not go with --time-budget")
+        if self.workers and self.finish_steps:
+            raise CycletoolsError("--finish-size changes the crop during the run; it needs --workers 0")
         return self
 
     @property
@@ -161,7 +170,13 @@ class Distiller:
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.sampler = PlanSampler(config.batch_size)
-        self.loader = DataLoader(self.dataset, batch_size=config.batch_size, sampler=self.sampler)
+        workers = config.workers
+        if workers is None:  # on a GPU, decoding JPEGs in the main process would set the pace
+            workers = min(8, max(1, (os.cpu_count() or 2) - 1)) if self.device.type == "cuda" and \
+                not config.finish_steps else 0
+        self.loader = DataLoader(self.dataset, batch_size=config.batch_size, sampler=self.sampler,
+                                 num_workers=workers, persistent_workers=workers > 0,
+                                 pin_memory=self.device.type == "cuda")
         self.run_dir = Path(config.out) / config.name
 
     def _start_from(self, path: str) -> None:
@@ -223,27 +238,38 @@ class Distiller:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "distill.json", json.dumps(asdict(config), indent=2) + "\n")
         done, recs, losses_D = 0, [], []
-        bar = tqdm(total=config.steps, unit="step", desc=f"distilling {config.name}", disable=not self.progress)
+        budget = TimeBudget(config.time_budget) if config.time_budget else None
+        bar = tqdm(total=None if budget else config.steps, unit="step", desc=f"distilling {config.name}",
+                   disable=not self.progress)
         started = log_clock = time.perf_counter()
+        if budget is not None:
+            budget.start(0)
+
+        def more() -> bool:
+            return not budget.finished(done) if budget is not None else done < config.steps
+
         with open(self.run_dir / "distill.csv", "w", newline="") as log_file, StopRequest() as stop:
             log = csv.writer(log_file)
             log.writerow(LOG_COLUMNS)
             batches = self._batches()
-            while done < config.steps and not stop.requested:
+            while more() and not stop.requested:
                 self.dataset.crop_size = config.crop_at(done)
+                lr = config.lr * budget.factor(done + 1) if budget is not None else config.lr_at(done)
                 for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
-                    group["lr"] = config.lr_at(done)
+                    group["lr"] = lr
                 batch = next(batches)
                 rec, loss_D = self.step(batch["A"].to(self.device), batch["B"].to(self.device))
                 recs.append(rec)
                 losses_D.append(loss_D)
                 done += 1
                 bar.update(1)
-                if done % config.log_every == 0 or done == config.steps:
+                if budget is not None and (message := budget.after_step(done)) and self.progress:
+                    tqdm.write(message, file=sys.stderr)
+                if done % config.log_every == 0 or not more():
                     window = done % config.log_every or config.log_every
                     rate = window / (time.perf_counter() - log_clock)
                     mean_rec = float(torch.stack(recs[-window:]).mean())
-                    log.writerow((done, self.dataset.crop_size, f"{config.lr_at(done - 1):.3g}", f"{mean_rec:.5f}",
+                    log.writerow((done, self.dataset.crop_size, f"{lr:.3g}", f"{mean_rec:.5f}",
                                   f"{float(torch.stack(losses_D[-window:]).mean()):.5f}", f"{rate:.2f}"))
                     log_file.flush()
                     bar.set_postfix({"rec": f"{mean_rec:.4f}", "steps/s": f"{rate:.1f}"})
@@ -263,4 +289,4 @@ class Distiller:
         teacher_macs = count_macs(self.teacher, 256)
         self.student.cpu()
         return DistillResult(path, done, first, last, student_macs, teacher_macs, count_parameters(self.student),
-                             seconds, done >= config.steps)
+                             seconds, not more())
