@@ -4,7 +4,8 @@
 #   .gpu/gan-compression-horse2zebra-G.pth    cp ../shared/reference/gan-compression-horse2zebra-G.pth .gpu/
 # There (no network): installs cycletools without dependencies (the machine's torch, torchvision,
 # pluggy, pillow, safetensors, tqdm are used) and runs benchmarks/gpu_suite.py into $OUT
-# (MINUTES=7 by default). What comes back: report.jsonl, suite.log, cuda-tests.log,
+# (MINUTES=8 by default; the device call: MINUTES=8 bash benchmarks/gpu_run.sh,
+# carry [".gpu"], timeout_s 540). What comes back: report.jsonl, suite.log, cuda-tests.log,
 # horse2zebra.fast.safetensors, generators.tar.part0-2, samples.jpg (8 files, each under 16 MiB).
 #
 #   bash benchmarks/gpu_run.sh --dry-run    here, before the call: checks .gpu and the upload size
@@ -33,4 +34,4 @@ if ! python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . > 
   echo "cycletools could not be installed (above); nothing was run"
   exit 1
 fi
-python3 benchmarks/gpu_suite.py --out "$out" --minutes "${MINUTES:-7}" 2>&1 | tee "$out/suite.log"
+python3 benchmarks/gpu_suite.py --out "$out" --minutes "${MINUTES:-8}" 2>&1 | tee "$out/suite.log"
