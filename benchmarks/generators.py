@@ -57,7 +57,7 @@ def main() -> None:
     bundled = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
     for name, path in (("mobile-medium", bundled), ("mobile-small", args.reference)):
         if path and path.is_file():
-            generators[name] = load_generator(path, get_registry().adapters)[0]
+            generators[name] = load_generator(path, get_registry())[0]
     machine = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,8 +3,8 @@
 The public API is imported lazily so that ``import cycletools`` (and the CLI's
 ``--help``) stay fast::
 
-    from cycletools import Translator
-    translator = Translator.from_file("a2b.safetensors")
+    from cycletools import Translator, get_generator
+    translator = Translator.from_loaded(get_generator("horse2zebra"))
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ _LAZY = {
     "resolve_config": "cycletools.training.config",
     "ResnetGenerator": "cycletools.models.generator",
     "NLayerDiscriminator": "cycletools.models.discriminator",
+    "get_generator": "cycletools.resolver",
+    "LoadedGenerator": "cycletools.resolver",
     "load_generator": "cycletools.weights",
     "save_generator": "cycletools.weights",
     "CycletoolsError": "cycletools.errors",

@@ -12,7 +12,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from PIL import Image  # noqa: E402
 from cycletools import __version__, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
 from cycletools.errors import CycletoolsError  # noqa: E402
-from cycletools.pipelines.translator import Translator  # noqa: E402
+from cycletools.pipelines.translator import TranslatorCache  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
@@ -39,21 +38,6 @@ class ServeLimits:
     max_video_seconds: float = 600.0
     queue_size: int = 16               # waiting requests beyond the running ones
     concurrency: int = 1               # translations at once on the device
-
-
-class TranslatorCache:
-    """One Translator per domain, loaded on first use and shared by every request."""
-
-    def __init__(self, device: str | None = None):
-        self.device = device
-        self._translators: dict[str, Translator] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> Translator:
-        with self._lock:
-            if name not in self._translators:
-                self._translators[name] = Translator.from_plugin(name, device=self.device)
-            return self._translators[name]
 
 
 def domain_choices() -> list[tuple[str, str]]:
@@ -113,7 +97,7 @@ def example_images() -> list[str]:
 def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
     """The Blocks app and its temp folder (removed at exit)."""
     limits = limits or ServeLimits()
-    cache = TranslatorCache(device)
+    cache = TranslatorCache(device=device)  # one translator per domain, shared by every request
     workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-"))
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
 
@@ -199,7 +183,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             raise gr.Error("Pick a domain first.")
         registry = get_registry()
         try:
-            path = store.fetch(registry.domain(name), adapters=registry.adapters)
+            path = store.fetch(registry.domain(name), registry=registry)
         except CycletoolsError as exc:
             return plugin_table(), f"⚠️ {exc}", gr.Dropdown(choices=domain_choices())
         return plugin_table(), f"✅ {name}: weights saved to `{path}`", gr.Dropdown(choices=domain_choices())

@@ -67,15 +67,30 @@ class DomainSpec:
     def family_title(self) -> str:
         return FAMILIES.get(self.family, self.family)
 
-    def architecture_summary(self) -> str:
-        arch = dict(self.architecture)
-        if arch.get("arch") == "resnet":
-            return f"resnet ngf={arch.get('ngf', 64)} blocks={arch.get('n_blocks', 9)}"
-        return arch.get("arch", "?")
+    def architecture_summary(self, config: Mapping[str, Any] | None = None) -> str:
+        """``resnet ngf=64 blocks=9`` for the declared architecture, or for ``config`` when given."""
+        return summarize_architecture(self.architecture if config is None else config)
+
+    def architecture_differences(self, config: Mapping[str, Any]) -> list[str]:
+        """Where ``config`` (a generator's) differs from what this domain declares, e.g. ``ngf 4 vs 64``."""
+        declared = {**(DEFAULT_ARCHITECTURE if self.architecture.get("arch") == "resnet" else {}),
+                    **self.architecture}
+        return [f"{key} {config.get(key)!r} vs {value!r}" for key, value in declared.items()
+                if config.get(key) != value]
 
 
-def validate_spec(spec: Any, architectures: list[str]) -> DomainSpec:
-    """Check a registered spec; raise CycletoolsError saying what is wrong."""
+def summarize_architecture(config: Mapping[str, Any]) -> str:
+    arch = dict(config)
+    if arch.get("arch") == "resnet":
+        return f"resnet ngf={arch.get('ngf', 64)} blocks={arch.get('n_blocks', 9)}"
+    return str(arch.get("arch", "?"))
+
+
+def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
+    """Check a registered spec; raise CycletoolsError saying what is wrong.
+
+    ``architectures``: the known architecture names (``None`` leaves the architecture unchecked).
+    """
     from cycletools.training.config import FIELD_NAMES
 
     if not isinstance(spec, DomainSpec):
@@ -89,7 +104,9 @@ def validate_spec(spec: Any, architectures: list[str]) -> DomainSpec:
     if spec.reverse is not None and (not isinstance(spec.reverse, str) or not NAME_PATTERN.match(spec.reverse)):
         problems.append(f"reverse {spec.reverse!r} is not a valid domain name")
     arch = dict(spec.architecture) if isinstance(spec.architecture, Mapping) else {}
-    if arch.get("arch") not in architectures:
+    if not isinstance(spec.architecture, Mapping) or not isinstance(arch.get("arch"), str):
+        problems.append("architecture must be a mapping with an 'arch' name")
+    elif architectures is not None and arch.get("arch") not in architectures:
         problems.append(f"unknown architecture {arch.get('arch')!r} (known: {', '.join(sorted(architectures))})")
     if spec.run_direction not in ("a2b", "b2a"):
         problems.append("run_direction must be a2b or b2a")

@@ -1,17 +1,23 @@
 """The plugin registry: loads every plugin of the ``cycletools`` entry-point group, once, lazily.
 
-Built-in domains (the top-level ``plugins`` package) are registered through the same
-entry-point group as third-party ones. Each plugin is imported and each of its hooks is
-called on its own, so a plugin that fails to import, raises in a hook, registers an
-invalid spec or a name already taken is reported (a warning, and a line in
-``cycletools plugins``) and skipped while the others keep working.
+Built-in domains (the ``cycletools_plugins`` package) are registered through the same
+entry-point group as third-party ones. The registry owns what plugins contribute: domains,
+generator architectures (beside the core ones in ``cycletools.architectures``), weights adapters
+and CLI commands.
 
-``CYCLETOOLS_PLUGINS`` limits third-party loading: unset loads all, ``a,b`` loads only
-the entry points named a and b, an empty value loads none (built-ins always load).
+A plugin is all or nothing. Its hooks register into a staging area first; every value they hand
+over is checked (a hook that raises, returns something instead of calling ``register``, registers
+an invalid spec, a non-callable, a name that is taken, a command without a handler...). A plugin
+with any problem keeps none of its registrations: it is reported (a warning, and a line in
+``cycletools plugins``) and skipped, while the others keep working.
+
+``CYCLETOOLS_PLUGINS`` limits third-party loading: unset loads all, ``a,b`` loads only the entry
+points named a and b, an empty value loads none (built-ins always load).
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib.metadata
 import os
@@ -22,17 +28,19 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from cycletools import hookspecs
-from cycletools.domains import DomainSpec, validate_spec
+from cycletools.architectures import CORE_ARCHITECTURES
+from cycletools.domains import NAME_PATTERN, DomainSpec, validate_spec
 from cycletools.errors import CycletoolsError, first_line
 
 ENTRY_POINT_GROUP = "cycletools"
 BUILTIN_DISTRIBUTION = "cycletools"
 PLUGINS_ENV = "CYCLETOOLS_PLUGINS"
+HOOKS = ("register_architectures", "register_domains", "register_weights_adapters", "register_commands")
 
 
 @dataclass
 class PluginInfo:
-    """A loaded (or failed) plugin and the distribution that provides it."""
+    """A loaded (or failed) plugin, the distribution that provides it, and what it registered."""
 
     name: str
     distribution: str | None = None
@@ -40,6 +48,10 @@ class PluginInfo:
     builtin: bool = False
     module: Any = None
     domains: list[str] = field(default_factory=list)
+    architectures: list[str] = field(default_factory=list)
+    adapters: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    rejected: bool = False
 
     @property
     def label(self) -> str:
@@ -49,14 +61,25 @@ class PluginInfo:
 
 @dataclass
 class PluginProblem:
-    """Something a plugin did wrong; the plugin (or that part of it) was skipped."""
+    """Something a plugin did wrong; the whole plugin was skipped."""
 
     plugin: PluginInfo
     error: str
 
 
+@dataclass
+class Staged:
+    """What one plugin's hooks registered, held back until all of it is known to be valid."""
+
+    domains: list[DomainSpec] = field(default_factory=list)
+    architectures: dict[str, Callable] = field(default_factory=dict)
+    adapters: dict[str, Callable] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
 class Registry:
-    """Domains, architectures and weights adapters contributed by plugins."""
+    """Domains, architectures, weights adapters and commands contributed by plugins."""
 
     def __init__(self) -> None:
         self.manager = pluggy.PluginManager("cycletools")
@@ -65,7 +88,10 @@ class Registry:
         self.problems: list[PluginProblem] = []
         self.domains: dict[str, DomainSpec] = {}
         self.domain_plugins: dict[str, PluginInfo] = {}
+        self.architectures: dict[str, Callable] = {}
+        self.architecture_plugins: dict[str, PluginInfo] = {}
         self.adapters: dict[str, Callable] = {}
+        self.adapter_plugins: dict[str, PluginInfo] = {}
         self._collected: set[str] = set()
 
     # ----------------------------------------------------------------- loading
@@ -103,67 +129,161 @@ class Registry:
         except Exception as exc:
             if self.manager.is_registered(module):
                 self.manager.unregister(module)
-            self._problem(info, f"not a valid plugin: {first_line(exc, with_type=True)}")
+            self._problem(info, f"not a valid plugin: {_whole_message(exc)}")
             return None
         info.module = module
         self.plugins[info.name] = info
         return info
 
     def collect(self) -> None:
-        """Call the registration hooks of each plugin not collected yet, one plugin at a time."""
-        from cycletools.architectures import architecture_names, register_architecture
-
+        """Call every registration hook of the plugins not collected yet; keep each plugin whole or not at all."""
         pending = [info for name, info in self.plugins.items() if name not in self._collected]
         self._collected.update(info.name for info in pending)
+        staged = {info.name: self._stage(info) for info in pending}
         for info in pending:
-            def add_architecture(name: str, factory: Callable, info=info) -> None:
-                try:
-                    register_architecture(name, factory)
-                except ValueError as exc:
-                    self._problem(info, str(exc))
+            if staged[info.name].problems:
+                self._reject(info, staged[info.name].problems)
+        # Accept plugin by plugin (built-ins first); a later plugin that reuses a name taken by an
+        # accepted one is rejected, and so are domains whose architecture is nowhere to be found.
+        while True:
+            accepted = [info for info in pending if not info.rejected]
+            known_architectures = {*CORE_ARCHITECTURES, *self.architectures,
+                                   *(name for info in accepted for name in staged[info.name].architectures)}
+            clashes = self._clashes(accepted, staged, known_architectures)
+            if not clashes:
+                break
+            for name, problems in clashes.items():
+                self._reject(self.plugins[name], problems)
+        for info in accepted:
+            self._accept(info, staged[info.name])
 
-            self._call(info, "register_architectures", register=add_architecture)
-        architectures = architecture_names()
-        for info in pending:
-            self._call(info, "register_domains", register=lambda spec, info=info: self._add_domain(spec, info, architectures))
-            self._call(info, "register_weights_adapters",
-                       register=lambda name, adapter, info=info: self._add_adapter(name, adapter, info))
+    def _stage(self, info: PluginInfo) -> Staged:
+        staged = Staged()
 
-    def add_commands(self, commands: Any) -> None:
-        """Let plugins add subcommands to the CLI's argparse sub-parsers."""
-        for info in self.plugins.values():
-            self._call(info, "register_commands", commands=commands)
+        def add_architecture(name: Any, factory: Any) -> None:
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                staged.problems.append(f"architecture name {name!r} must be 1-64 lowercase letters, digits, "
+                                       "'_' or '-'")
+            elif not callable(factory):
+                staged.problems.append(f"architecture {name!r}: the factory is a {type(factory).__name__}, "
+                                       "not a callable that builds a torch.nn.Module")
+            elif name in staged.architectures:
+                staged.problems.append(f"architecture {name!r} is registered twice")
+            else:
+                staged.architectures[name] = factory
 
-    def _call(self, info: PluginInfo, hook: str, **kwargs: Any) -> None:
+        def add_domain(spec: Any) -> None:
+            try:
+                validate_spec(spec, None)  # its architecture is checked once every plugin's are known
+            except CycletoolsError as exc:
+                staged.problems.append(str(exc))
+                return
+            if any(other.name == spec.name for other in staged.domains):
+                staged.problems.append(f"domain {spec.name!r} is registered twice")
+            else:
+                staged.domains.append(spec)
+
+        def add_adapter(name: Any, adapter: Any) -> None:
+            if not isinstance(name, str) or not name.strip():
+                staged.problems.append(f"weights adapter name {name!r} must be a non-empty string")
+            elif not callable(adapter):
+                staged.problems.append(f"weights adapter {name!r} is a {type(adapter).__name__}, not a callable "
+                                       "taking a state_dict")
+            elif name in staged.adapters:
+                staged.problems.append(f"weights adapter {name!r} is registered twice")
+            else:
+                staged.adapters[name] = adapter
+
+        callbacks = {"register_architectures": {"register": add_architecture},
+                     "register_domains": {"register": add_domain},
+                     "register_weights_adapters": {"register": add_adapter}}
+        for hook, kwargs in callbacks.items():
+            self._call(info, hook, kwargs, staged)
+        trial = argparse.ArgumentParser(prog="cycletools").add_subparsers()
+        self._call(info, "register_commands", {"commands": trial}, staged)
+        for name, parser in trial.choices.items():
+            if not callable(parser.get_default("handler")):
+                staged.problems.append(f"command {name!r} has no handler (call set_defaults(handler=function) "
+                                       "on its parser)")
+            staged.commands.append(name)
+        return staged
+
+    def _call(self, info: PluginInfo, hook: str, kwargs: dict[str, Any], staged: Staged) -> None:
         for impl in getattr(self.manager.hook, hook).get_hookimpls():
             if impl.plugin_name != info.name:
                 continue
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                returned = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:
-                self._problem(info, f"{hook} raised {first_line(exc, with_type=True)}")
+                staged.problems.append(f"{hook} raised {first_line(exc, with_type=True)}")
+                continue
+            if returned is not None:
+                staged.problems.append(f"{hook} returned a {type(returned).__name__} instead of registering through "
+                                       f"its callback (call {next(iter(kwargs))}(...) for each item; the hook "
+                                       "returns nothing)")
 
-    def _add_domain(self, spec: Any, info: PluginInfo, architectures: list[str]) -> None:
-        try:
-            validate_spec(spec, architectures)
-        except CycletoolsError as exc:
-            self._problem(info, str(exc))
-            return
-        if spec.name in self.domains:
-            owner = self.domain_plugins[spec.name].name
-            self._problem(info, f"domain {spec.name!r} is already registered by plugin {owner!r}; skipped")
-            return
-        self.domains[spec.name] = spec
-        self.domain_plugins[spec.name] = info
-        info.domains.append(spec.name)
+    def _clashes(self, accepted: list[PluginInfo], staged: dict[str, Staged],
+                 known_architectures: set[str]) -> dict[str, list[str]]:
+        """Problems that only show beside other plugins: taken names, unknown architectures."""
+        owners: dict[tuple[str, str], str] = {}
+        for kind, table in (("domain", self.domain_plugins), ("architecture", self.architecture_plugins),
+                            ("weights adapter", self.adapter_plugins)):
+            owners.update({(kind, name): info.name for name, info in table.items()})
+        owners.update({("architecture", name): "cycletools" for name in CORE_ARCHITECTURES})
+        clashes: dict[str, list[str]] = {}
+        for info in accepted:
+            mine = staged[info.name]
+            problems = []
+            for kind, names in (("architecture", mine.architectures), ("weights adapter", mine.adapters),
+                                ("domain", [spec.name for spec in mine.domains]), ("command", mine.commands)):
+                for name in names:
+                    owner = owners.setdefault((kind, name), info.name)
+                    if owner != info.name:
+                        problems.append(f"{kind} {name!r} is already registered by plugin {owner!r}")
+            for spec in mine.domains:
+                if spec.architecture["arch"] not in known_architectures:
+                    problems.append(f"invalid domain {spec.name!r}: unknown architecture {spec.architecture['arch']!r} "
+                                    f"(known: {', '.join(sorted(known_architectures))})")
+            if problems:
+                clashes[info.name] = problems
+        return clashes
 
-    def _add_adapter(self, name: str, adapter: Callable, info: PluginInfo) -> None:
-        if not callable(adapter):
-            self._problem(info, f"weights adapter {name!r} is not callable")
-        elif name in self.adapters:
-            self._problem(info, f"weights adapter {name!r} is already registered")
-        else:
-            self.adapters[name] = adapter
+    def _accept(self, info: PluginInfo, staged: Staged) -> None:
+        for name, factory in staged.architectures.items():
+            self.architectures[name], self.architecture_plugins[name] = factory, info
+        for spec in staged.domains:
+            self.domains[spec.name], self.domain_plugins[spec.name] = spec, info
+        for name, adapter in staged.adapters.items():
+            self.adapters[name], self.adapter_plugins[name] = adapter, info
+        info.architectures, info.adapters = list(staged.architectures), list(staged.adapters)
+        info.domains, info.commands = [spec.name for spec in staged.domains], list(staged.commands)
+
+    def _reject(self, info: PluginInfo, problems: list[str]) -> None:
+        """Drop everything ``info`` registered and report why (each problem once)."""
+        for table, owners in ((self.domains, self.domain_plugins), (self.architectures, self.architecture_plugins),
+                              (self.adapters, self.adapter_plugins)):
+            for name in [name for name, owner in owners.items() if owner is info]:
+                del table[name], owners[name]
+        info.domains, info.architectures, info.adapters, info.commands = [], [], [], []
+        info.rejected = True
+        for problem in dict.fromkeys(problems):
+            self._problem(info, problem)
+
+    def add_commands(self, commands: Any) -> None:
+        """Let the accepted plugins add their subcommands to the CLI's argparse sub-parsers."""
+        for info in self.plugins.values():
+            if info.rejected or not info.commands:
+                continue
+            taken = [name for name in info.commands if name in commands.choices]
+            if taken:
+                self._reject(info, [f"command {name!r} is already a cycletools command" for name in taken])
+                continue
+            for impl in self.manager.hook.register_commands.get_hookimpls():
+                if impl.plugin_name == info.name:
+                    try:
+                        impl.function(commands)
+                    except Exception as exc:  # it passed the trial run; report a change of mind all the same
+                        self._reject(info, [f"register_commands raised {first_line(exc, with_type=True)}"])
 
     def _problem(self, info: PluginInfo, error: str) -> None:
         self.problems.append(PluginProblem(info, error))
@@ -178,6 +298,12 @@ class Registry:
             close = difflib.get_close_matches(name, self.domains, n=3)
             hint = f"; did you mean {' or '.join(close)}?" if close else "; 'cycletools plugins' lists them"
             raise CycletoolsError(f"no domain plugin called {name!r}{hint}") from None
+
+
+def _whole_message(exc: BaseException) -> str:
+    """All of an exception's message on one line (pluggy says what is wrong on its second line)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
@@ -204,6 +330,6 @@ def get_registry() -> Registry:
 
 
 def reset_registry() -> None:
-    """Forget the loaded registry (tests, or after installing a plugin in-process)."""
+    """Forget the loaded registry, and with it every plugin's architectures and adapters."""
     global _REGISTRY
     _REGISTRY = None

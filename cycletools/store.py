@@ -17,13 +17,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from cycletools import __version__
 from cycletools.domains import DomainSpec, WeightsSource
 from cycletools.errors import CycletoolsError
 from cycletools.utils.atomic import atomic_path, atomic_write_text
 from cycletools.utils.files import file_sha256
+
+if TYPE_CHECKING:
+    from cycletools.registry import Registry
 
 HOME_ENV = "CYCLETOOLS_HOME"
 CHUNK = 1 << 20
@@ -99,6 +102,26 @@ def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
     return WeightsStatus("downloadable" if url else "missing", None, url)
 
 
+def weights_architecture(spec: DomainSpec, variant: str = "full") -> dict[str, Any] | None:
+    """The architecture of the weights here (read from a safetensors header; ``None`` when unknown
+    without loading them, e.g. for a downloaded ``.pth``, or when none are here)."""
+    current = status(spec, variant)
+    return file_architecture(current.path) if current.here else None
+
+
+def file_architecture(path: Path) -> dict[str, Any] | None:
+    """The generator config in a safetensors file's header (``None`` for other files, or none)."""
+    if path.suffix != ".safetensors":
+        return None
+    from cycletools.weights import CONFIG_KEY, read_metadata
+
+    try:
+        config = json.loads(read_metadata(path).get(CONFIG_KEY, "null"))
+    except (CycletoolsError, json.JSONDecodeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def usable(spec: DomainSpec) -> bool:
     """Whether a generator of ``spec`` (full or fast) is here, without downloading anything."""
     return any(status(spec, variant).here for variant in VARIANTS)
@@ -111,7 +134,7 @@ def status_text(spec: DomainSpec) -> str:
 
 
 def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
-            adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
+            registry: "Registry | None" = None, variant: str = "full") -> Path:
     """The weights file to use for ``spec``: bundled, else cached (checksum verified), else downloaded
     when ``download`` is true; otherwise an error saying how to get it."""
     if variant != "full":
@@ -128,7 +151,7 @@ def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
         verify_checksum(spec, current.path)
         return current.path
     if download and spec.sources:
-        return fetch(spec, progress=progress, adapters=adapters)
+        return fetch(spec, progress=progress, registry=registry)
     if spec.sources:
         raise CycletoolsError(f"no weights for {spec.name} yet: fetch them with 'cycletools weights fetch "
                               f"{spec.name}' (or add --download), which downloads {spec.sources[0].url} to "
@@ -169,8 +192,7 @@ def verify_checksum(spec: DomainSpec, path: Path) -> None:
 
 
 # ----------------------------------------------------------------- fetching and importing
-def fetch(spec: DomainSpec, force: bool = False, progress: bool = True,
-          adapters: Mapping[str, Callable] | None = None) -> Path:
+def fetch(spec: DomainSpec, force: bool = False, progress: bool = True, registry: "Registry | None" = None) -> Path:
     """Download the domain's weights into the cache (unless a verified copy is there already)."""
     if not spec.sources:
         raise CycletoolsError(f"{spec.name} names no download source for its weights")
@@ -184,7 +206,7 @@ def fetch(spec: DomainSpec, force: bool = False, progress: bool = True,
         from cycletools.weights import load_generator
 
         try:
-            load_generator(path, adapters)
+            load_generator(path, registry)
         except CycletoolsError as exc:
             raise CycletoolsError(f"{source.url} did not give a usable generator ({exc})") from None
 
@@ -242,19 +264,20 @@ def download(url: str, target: Path, sha256: str | None = None, progress: bool =
 
 
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
-                   adapters: Mapping[str, Callable] | None = None, variant: str = "full") -> Path:
+                   registry: "Registry | None" = None, variant: str = "full") -> Path:
     """Convert a generator file or a training run into the cache, as this domain's local weights."""
+    from cycletools.runs import run_weights_path
     from cycletools.weights import CONFIG_KEY, load_generator, read_metadata, save_generator
 
     source = Path(source)
     if source.is_dir():
         direction = direction or spec.run_direction
-        run_weights = source / "weights" / f"{direction}.safetensors"
+        run_weights = run_weights_path(source, direction)
         if not run_weights.is_file():
             raise CycletoolsError(f"{source} is not a training run with {direction} weights "
                                   f"(no {run_weights})")
         source = run_weights
-    generator, config = load_generator(source, adapters)
+    generator, config = load_generator(source, registry)
     target = local_file(spec, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     origin = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from

@@ -12,14 +12,17 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from cycletools.errors import CycletoolsError, first_line
-from cycletools.models import ResnetGenerator, build_generator
+from cycletools.models import ResnetGenerator
 from cycletools.utils.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from cycletools.registry import Registry
 
 CONFIG_KEY = "cycletools.generator"
 STALE_NORM_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
@@ -95,11 +98,26 @@ def _state_dict_from_object(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def infer_config(state_dict: dict[str, torch.Tensor], path: str | os.PathLike = "weights") -> dict[str, Any]:
-    """Infer the ResNet generator's config from an official-layout state_dict."""
+    """Infer the ResNet generator's config from an official-layout state_dict.
+
+    A file in another layout gets the missing and unexpected tensors against the official
+    9-block layout, so its author can see what differs.
+    """
     try:
         return ResnetGenerator.infer_config(state_dict)
     except KeyError as exc:
-        raise CycletoolsError(f"{path}: not a CycleGAN ResNet generator ({exc.args[0]})") from None
+        reason = exc.args[0]
+    expected = ResnetGenerator(n_blocks=9).state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    differences = "; ".join(f"{label}: {_shown(items)}" for label, items in
+                            (("missing", missing), ("unexpected", unexpected)) if items)
+    raise CycletoolsError(f"{path}: not a CycleGAN ResNet generator ({reason}; against the official 9-block "
+                          f"layout: {differences or 'the same tensor names'})")
+
+
+def _shown(items: list[str], limit: int = 4) -> str:
+    return ", ".join(items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
 def load_into(generator: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
@@ -110,11 +128,8 @@ def load_into(generator: nn.Module, state_dict: dict[str, torch.Tensor], path: s
     shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
               for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
     if missing or unexpected or shapes:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
-            if items:
-                shown = ", ".join(items[:4]) + (f" (+{len(items) - 4} more)" if len(items) > 4 else "")
-                parts.append(f"{label}: {shown}")
+        parts = [f"{label}: {_shown(items)}" for label, items in
+                 (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)) if items]
         raise CycletoolsError(f"{path}: weights do not fit the generator ({'; '.join(parts)})")
     generator.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()}, strict=True)
 
@@ -122,47 +137,64 @@ def load_into(generator: nn.Module, state_dict: dict[str, torch.Tensor], path: s
 WeightsAdapter = Callable[[dict[str, torch.Tensor]], "tuple[dict[str, torch.Tensor], dict[str, Any]] | None"]
 
 
-def load_generator(path: str | os.PathLike,
-                   adapters: Mapping[str, WeightsAdapter] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_generator(path: str | os.PathLike, registry: "Registry | None" = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the generator a weights file describes and load it; returns ``(model, config)`` in eval mode.
 
-    A state_dict that is not in the official layout is offered to each of ``adapters``
-    (from plugins) in turn; the first that recognises it maps it onto a known architecture.
+    Without a registry, every file cycletools writes loads (its config names a core architecture),
+    and so does an official CycleGAN ``.pth``. With a plugin registry (``get_registry()``), plugin
+    architectures are known too, and a state_dict in neither layout is offered to the registry's
+    weights adapters in turn: the first whose result loads is used; an adapter that fails or
+    hands back something unusable is reported and the next one tried.
     """
     state_dict, config = read_weights_file(path)
     state_dict = clean_state_dict(state_dict)
     if config is not None:
-        return _build_and_load(config, state_dict, path), config
+        return _build_and_load(config, state_dict, path, registry), config
     try:
         config = infer_config(state_dict, path)
-        return _build_and_load(config, state_dict, path), config
     except CycletoolsError as not_official:
-        adapted = _adapt(state_dict, adapters or {}, path)
+        adapted = _adapt(state_dict, registry, path)
         if adapted is None:
             raise not_official from None
-    state_dict, config = adapted
-    return _build_and_load(config, state_dict, path), config
+        return adapted
+    return _build_and_load(config, state_dict, path, registry), config
 
 
-def _build_and_load(config: dict[str, Any], state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> nn.Module:
+def _build_and_load(config: dict[str, Any], state_dict: dict[str, torch.Tensor], path: str | os.PathLike,
+                    registry: "Registry | None") -> nn.Module:
+    from cycletools.architectures import build_generator
+
     try:
-        generator = build_generator(config)
-    except (TypeError, ValueError) as exc:
+        generator = build_generator(config, registry)
+    except CycletoolsError as exc:
         raise CycletoolsError(f"{path}: cannot build the generator it describes ({exc})") from None
     load_into(generator, state_dict, path)
     return generator.eval()
 
 
-def _adapt(state_dict: dict[str, torch.Tensor], adapters: Mapping[str, WeightsAdapter],
-           path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    for name, adapter in adapters.items():
+def _adapt(state_dict: dict[str, torch.Tensor], registry: "Registry | None",
+           path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]] | None:
+    """The first adapter's result that builds and loads, as ``(model, config)``; ``None`` if none claims the file."""
+    for name, adapter in (registry.adapters.items() if registry is not None else ()):
+        owner = f"weights adapter {name!r} (plugin {registry.adapter_plugins[name].name!r})"
         try:
             result = adapter(dict(state_dict))
         except Exception as exc:
-            warnings.warn(f"weights adapter {name!r} failed on {path}: {exc}", stacklevel=3)
+            warnings.warn(f"{owner} failed on {path}: {first_line(exc, with_type=True)}", stacklevel=3)
             continue
-        if result is not None:
-            return result
+        if result is None:
+            continue
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Mapping)
+                and isinstance(result[1], Mapping) and isinstance(result[1].get("arch"), str)
+                and all(isinstance(v, torch.Tensor) for v in result[0].values())):
+            warnings.warn(f"{owner} returned {type(result).__name__} for {path}; expected None or "
+                          "(state_dict of tensors, config with an 'arch')", stacklevel=3)
+            continue
+        adapted, config = dict(result[0]), dict(result[1])
+        try:
+            return _build_and_load(config, adapted, path, registry), config
+        except CycletoolsError as exc:
+            warnings.warn(f"{owner} claimed {path}, but its result does not load: {exc}", stacklevel=3)
     return None
 
 

@@ -214,11 +214,13 @@ def test_architecture_and_weights_adapter_hooks(tmp_path: Path, monkeypatch):
     torch.save({f"netG.{k}": v for k, v in original.state_dict().items()}, foreign)
     with pytest.raises(CycletoolsError, match="not a CycleGAN ResNet generator"):
         load_generator(foreign)  # without the plugin's adapter
-    generator, config = load_generator(foreign, registry.adapters)
+    generator, config = load_generator(foreign, registry)
     assert config == {"arch": "slim", "width": 4, "depth": 1}
     assert torch.equal(generator.model[1].weight, original.model[1].weight)
     saved = save_generator(generator, tmp_path / "slim.safetensors", config)
-    assert load_generator(saved)[1]["arch"] == "slim"  # the registered architecture rebuilds it
+    assert load_generator(saved, registry)[1]["arch"] == "slim"  # the registered architecture rebuilds it
+    with pytest.raises(CycletoolsError, match="unknown generator architecture 'slim'"):
+        load_generator(saved)  # a plugin's architecture is found through the registry only
 
 
 def test_translate_by_plugin_name_with_imported_and_explicit_weights(plugin_site: Path, tmp_path: Path,

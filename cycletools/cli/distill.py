@@ -25,6 +25,8 @@ STUDENT_SIZES = ("small", "medium", "tiny")  # the keys of cycletools.training.d
 
 
 def add_parser(commands) -> None:
+    from cycletools.cli.options import add_renamed
+
     parser = commands.add_parser("distill", help="distil a fast student generator from a domain's weights",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", required=True, metavar="NAME", help="the domain whose generator is the teacher")
@@ -39,7 +41,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="data loader processes (default: up to 8 on a GPU, 0 on the CPU)")
     parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--size", type=int, default=256, help="training crop size (default: 256)")
+    parser.add_argument("--crop-size", dest="size", type=int, default=256, help="training crop size (default: 256)")
+    add_renamed(parser, "--size", "--crop-size", dest="size", type=int)
     parser.add_argument("--finish-size", type=int, metavar="SIZE", help="crop size of the last --finish-steps steps")
     parser.add_argument("--finish-steps", type=int, default=0, metavar="N", help="steps at --finish-size (default: 0)")
     parser.add_argument("--load-size", type=int, metavar="SIZE",
@@ -65,12 +68,11 @@ def add_parser(commands) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from cycletools.pipelines.translator import Translator
+    from cycletools.resolver import get_generator
     from cycletools.training.budget import parse_duration
     from cycletools.training.distill import DistillConfig, Distiller
 
-    teacher = Translator.from_plugin(args.plugin, weights=args.weights, device="cpu", precision="fp32",
-                                     variant="full")
+    teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32", variant="full")
     config = DistillConfig(data=args.data, name=args.name or f"{args.plugin}-student", out=args.out,
                            student=args.student, steps=args.steps, batch_size=args.batch_size, size=args.size,
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
@@ -79,7 +81,7 @@ def run_distill(args: argparse.Namespace) -> int:
                            save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device,
                            time_budget=parse_duration(args.time_budget) if args.time_budget else None,
                            workers=args.workers)
-    distiller = Distiller(teacher.generator, config, teacher_source=teacher.source)
+    distiller = Distiller(teacher.module, config, teacher_source=str(teacher.source))
     if distiller.inherited:
         print(f"the student starts from the teacher's most active channels ({teacher.source})", file=sys.stderr)
     result = distiller.run()

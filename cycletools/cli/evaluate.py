@@ -86,6 +86,7 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
     from cycletools.pipelines import evaluate
     from cycletools.pipelines.translator import Translator
     from cycletools.registry import get_registry
+    from cycletools.resolver import get_generator
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
@@ -100,13 +101,13 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
             raise CycletoolsError(f"{spec.name} has no reverse domain to evaluate {direction} with")
         domain = registry.domain(name)
         weights = args.weights if direction == own else None
-        translator = Translator.from_plugin(name, weights=weights, download=args.download, device=device,
-                                            variant=args.variant)
+        translator = Translator.from_loaded(get_generator(name, weights=weights, download=args.download,
+                                                          device=device, variant=args.variant))
         reverse = None
         if domain.reverse is not None:
             reverse_spec = registry.domain(domain.reverse)
             if store.status(reverse_spec).here:
-                reverse = Translator.from_plugin(reverse_spec.name, device=device, variant="full")
+                reverse = Translator.from_loaded(get_generator(reverse_spec.name, device=device, variant="full"))
         source_side, real_side = ("A", "B") if direction == "a2b" else ("B", "A")
         save_dir = Path(args.save_images) / name if args.save_images else None
         entry = evaluate.evaluate_direction(

@@ -12,6 +12,8 @@ sizes, odd ones through the same padding the translator uses) and must agree wit
 
 
 def add_parser(commands) -> None:
+    from cycletools.cli.options import add_renamed
+
     parser = commands.add_parser("export", help="export a generator to ONNX or TorchScript", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", metavar="NAME", help="a registered domain")
@@ -21,21 +23,23 @@ def add_parser(commands) -> None:
     parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
     parser.add_argument("-o", "--output", metavar="FILE", help="default: NAME.onnx / NAME.pt here")
     parser.add_argument("--dynamic-size", action="store_true", help="accept any multiple-of-4 height and width")
-    parser.add_argument("--size", dest="export_size", type=int, default=256,
-                        help="the (fixed or example) input size (default: 256)")
+    parser.add_argument("--input-size", dest="export_size", type=int, default=256,
+                        help="the (fixed or example) input height and width of the export (default: 256)")
+    add_renamed(parser, "--size", "--input-size", dest="export_size", type=int)
     parser.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cycletools.cli.translate import load_translator
     from cycletools.errors import CycletoolsError
     from cycletools.export import FORMATS, PARITY_TOLERANCE, export_generator, load_exported, parity
     from cycletools.pipelines.translator import Translator
+    from cycletools.resolver import get_generator
 
-    args.device, args.precision, args.download = "cpu", "fp32", False
-    translator = load_translator(args)
+    loaded = get_generator(args.plugin, weights=args.weights, run=args.run, direction=args.direction,
+                           variant="full", device="cpu", precision="fp32")
+    translator = Translator.from_loaded(loaded, working_size=None)
     name = args.plugin or (Path(args.weights).stem if args.weights else f"{Path(args.run).name}_{args.direction}")
     target = Path(args.output or f"{name}{FORMATS[args.format]}")
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)

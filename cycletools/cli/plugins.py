@@ -28,11 +28,16 @@ def plugin_rows() -> list[dict]:
     for name, spec in registry.domains.items():
         info = registry.domain_plugins[name]
         weights = store.status(spec)
+        actual = store.weights_architecture(spec)
         rows.append({
             "name": name, "family": spec.family, "family_title": spec.family_title, "title": spec.title,
             "description": spec.description, "source": spec.source, "target": spec.target,
             "reverse": spec.reverse, "plugin": info.name, "distribution": info.distribution,
             "version": info.version, "builtin": info.builtin, "architecture": dict(spec.architecture),
+            "weights_architecture": actual,
+            "architecture_text": (spec.architecture_summary() if not actual or not spec.architecture_differences(actual)
+                                  else f"{spec.architecture_summary(actual)} (declared "
+                                       f"{spec.architecture_summary()})"),
             "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
             "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
             "status": store.status_text(spec),
@@ -52,9 +57,7 @@ def format_table(rows: list[dict]) -> str:
     header = ("NAME", "FAMILY", "WHAT IT DOES", "PLUGIN", "ARCHITECTURE", "WEIGHTS")
     lines = []
     for row in sorted(domains, key=lambda r: (r["family"], r["name"])):
-        arch = row["architecture"]
-        arch_text = (f"resnet ngf={arch.get('ngf')} blocks={arch.get('n_blocks')}" if arch.get("arch") == "resnet"
-                     else str(arch.get("arch")))
+        arch_text = row["architecture_text"]
         dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "-"
         lines.append((row["name"], row["family_title"], row["title"], f"{row['plugin']} ({dist})", arch_text,
                       row["status"]))

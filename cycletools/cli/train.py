@@ -23,6 +23,8 @@ RECIPES_HELP = ("official: the paper's recipe (fp32, batch 1, lr 2e-4); fast (de
 
 
 def add_parser(commands) -> None:
+    from cycletools.cli.options import add_renamed
+
     parser = commands.add_parser("train", help="train a CycleGAN domain pair on folders of images",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  argument_default=S)
@@ -57,7 +59,8 @@ def add_parser(commands) -> None:
     schedule.add_argument("--log-every", type=int, metavar="STEPS", help="loss logging interval (default: 50)")
 
     model = parser.add_argument_group("model and losses")
-    model.add_argument("--size", type=int, help="training crop size (default: 256)")
+    model.add_argument("--crop-size", dest="size", type=int, help="training crop size (default: 256)")
+    add_renamed(model, "--size", "--crop-size", dest="size", type=int)
     model.add_argument("--load-size", type=int, help="resize before cropping (default: size*286/256)")
     model.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     model.add_argument("--ngf", type=int, help="generator width (default: 64)")
@@ -104,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         for required in ("data", "name"):
             if required not in flags and not getattr(args, "config", None):
                 raise CycletoolsError(f"--{required} is required")
-        base = dict(spec.train_defaults) if plugin else None
+        base = domain_recipe(spec, flags) if plugin else None
         config = resolve_config(flags, getattr(args, "config", None), cuda_available=torch.cuda.is_available(),
                                 base=base)
         if not config.data:
@@ -143,3 +146,22 @@ def schedule_text(config) -> str:
         return (f"time budget {format_duration(config.time_budget)} (steps planned from the speed of the "
                 "first ones: constant learning rate, then linear decay to zero)")
     return f"{config.epochs}+{config.epochs_decay} epochs"
+
+
+def domain_recipe(spec, flags: dict) -> dict:
+    """A domain's training defaults, with the generator it declares (flags override ngf/blocks, with a note)."""
+    from cycletools.errors import UsageError
+
+    declared = dict(spec.architecture)
+    base = dict(spec.train_defaults)
+    if declared.get("arch") == "resnet":
+        base.update(ngf=declared.get("ngf", 64), blocks=declared.get("n_blocks", 9))
+        changed = [f"--{key} {flags[key]}" for key in ("ngf", "blocks") if key in flags and flags[key] != base[key]]
+        if changed:
+            print(f"note: {' '.join(changed)} trains a generator other than the {spec.architecture_summary()} that "
+                  f"{spec.name} declares; it will be listed as what it is when imported", file=sys.stderr)
+        return base
+    if "ngf" in flags or "blocks" in flags:
+        raise UsageError(f"{spec.name} declares the {declared['arch']!r} architecture; --ngf and --blocks set a "
+                         "resnet generator's width and depth")
+    return {**base, "architecture": declared}

@@ -20,11 +20,11 @@ are still translated. Exit status: 0 all done, 1 nothing translated, 3 some file
 def add_parser(commands) -> None:
     parser = commands.add_parser("translate", help="translate images with a trained generator",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from cycletools.cli.options import add_generator_options, add_renamed, working_size
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
     add_generator_options(parser)
-    parser.add_argument("--size", metavar="N|native", default=None,
-                        help="translate with the shorter side scaled to N pixels, then scale back to the "
-                             "input's size (default: the plugin's recommended size with --plugin, else native)")
+    add_renamed(parser, "--size", "--working-size", dest="working_size", type=working_size)
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
     parser.set_defaults(handler=run_translate)
@@ -59,70 +59,6 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
     return targets
 
 
-def parse_size(value: str | None) -> int | None | str:
-    """``None`` → "auto", ``native`` → None, else a positive pixel count."""
-    from cycletools.errors import UsageError
-
-    if value is None:
-        return "auto"
-    if value == "native":
-        return None
-    if not value.isdigit() or int(value) < 8:
-        raise UsageError(f"--size takes a number of pixels (at least 8) or 'native', not {value!r}")
-    return int(value)
-
-
-def add_generator_options(parser: argparse.ArgumentParser) -> None:
-    """--plugin / --weights / --run and their companions, shared by the commands that translate."""
-    parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
-                        "come from --weights, else bundled, else the cache, else --download")
-    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
-    parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
-    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
-                        help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
-    parser.add_argument("--download", action="store_true",
-                        help="with --plugin: download the domain's weights if they are not here yet")
-    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                        help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
-                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
-    parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
-                        help="with --plugin: the full generator or its compact fast student; auto takes the "
-                             "fast one on the CPU when it is here (default: auto)")
-    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime"), default="torch",
-                        help="torch: plain PyTorch; compile: PyTorch with torch.compile, fastest for videos, "
-                             "the webcam and folders of same-sized images (the first call per frame size waits "
-                             "for compilation, seconds, cached on disk for later runs); onnxruntime (CPU): an "
-                             "ONNX export run with ONNX Runtime, made on first use and cached (default: torch)")
-
-
-def load_translator(args: argparse.Namespace):
-    """The Translator that --plugin / --weights / --run name (shared by commands that translate)."""
-    from cycletools.errors import UsageError
-    from cycletools.pipelines.translator import Translator
-
-    if sum(bool(x) for x in (args.plugin, args.run, args.weights and not args.plugin)) != 1:
-        raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
-                              "(--weights may also go with --plugin)")
-    size = parse_size(getattr(args, "size", None))
-    options = {"device": args.device, "precision": args.precision, "backend": getattr(args, "backend", "torch")}
-    if options["backend"] == "compile":
-        print("compiling the generator with torch.compile: the first frames wait for it (cached for later runs)",
-              file=sys.stderr)
-    if args.plugin:
-        translator = Translator.from_plugin(args.plugin, weights=args.weights, download=args.download,
-                                            working_size=size, variant=getattr(args, "variant", "auto"), **options)
-        if translator.variant == "fast" and getattr(args, "variant", "auto") == "auto":
-            where = "on the CPU" if translator.device.type == "cpu" else "(the only one here)"
-            print(f"using the fast variant of {args.plugin} {where} (--variant full for the full generator)",
-                  file=sys.stderr)
-        return translator
-    translator = (Translator.from_file(args.weights, **options) if args.weights
-                  else Translator.from_run(args.run, args.direction, **options))
-    translator.working_size = None if size == "auto" else size
-    return translator
-
-
 def translate_file(translator, source: Path, target: Path) -> None:
     """Translate one image file, or every frame of an animated GIF/WebP/PNG (timings kept)."""
     from PIL import Image
@@ -143,10 +79,11 @@ def translate_file(translator, source: Path, target: Path) -> None:
 def run_translate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from cycletools.cli.options import translator_from_args
     from cycletools.data.images import expand_inputs
     from cycletools.errors import CycletoolsError
 
-    translator = load_translator(args)
+    translator = translator_from_args(args)
     inputs, skipped = expand_inputs(args.inputs)
     if not inputs:
         raise CycletoolsError("no images to translate" + (f" ({skipped} non-image files skipped)" if skipped else ""))

@@ -22,15 +22,17 @@ and scaled back, as for images. Decoding, translation and encoding run overlappe
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.translate import add_generator_options
+    from cycletools.cli.options import add_generator_options, add_renamed
 
     parser = commands.add_parser("video", help="translate a video file frame by frame", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="IN", help="video file (anything FFmpeg reads)")
     add_generator_options(parser)
     parser.add_argument("-o", "--output", metavar="OUT", help="output video (default: IN_<plugin>.mp4 beside IN)")
-    parser.add_argument("--size", dest="frame_size", type=int, metavar="S",
-                        help="resize frames so the shorter side is S pixels")
+    parser.add_argument("--frame-size", dest="frame_size", type=int, metavar="S",
+                        help="resize the video so the shorter side of its frames is S pixels (what is written; "
+                             "--working-size is what the generator sees)")
+    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=int)
     parser.add_argument("--scale", type=float, metavar="F", help="resize frames by F (e.g. 0.5)")
     parser.add_argument("--batch-size", type=int, default=4, metavar="B", help="frames per model call (default: 4)")
     parser.add_argument("--start", type=float, metavar="T", help="start at T seconds")
@@ -43,7 +45,7 @@ def add_parser(commands) -> None:
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from cycletools.cli.translate import load_translator
+    from cycletools.cli.options import translator_from_args
     from cycletools.errors import UsageError
     from cycletools.pipelines.video import default_output, translate_video
 
@@ -51,7 +53,7 @@ def run_video(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     if (args.start is not None and args.start < 0) or (args.duration is not None and args.duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
-    translator = load_translator(args)
+    translator = translator_from_args(args)
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction)
     target = Path(args.output) if args.output else default_output(source, label)

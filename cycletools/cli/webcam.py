@@ -13,15 +13,17 @@ recording, or on machines without a display)."""
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.translate import add_generator_options
+    from cycletools.cli.options import add_generator_options, add_renamed
 
     parser = commands.add_parser("webcam", help="translate a live camera stream", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_generator_options(parser)
     parser.add_argument("--camera", default="0", metavar="0|PATH|URL", help="device index, video file or URL")
     parser.add_argument("--record", metavar="OUT.mp4", help="also record the translated stream")
-    parser.add_argument("--size", dest="frame_size", type=int, metavar="S",
-                        help="resize camera frames so the shorter side is S pixels")
+    parser.add_argument("--frame-size", dest="frame_size", type=int, metavar="S",
+                        help="resize camera frames so the shorter side is S pixels (what is shown and recorded; "
+                             "--working-size is what the generator sees)")
+    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=int)
     parser.add_argument("--side-by-side", action="store_true", help="start with camera and translation side by side")
     parser.add_argument("--no-window", action="store_true", help="no preview window")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
@@ -29,13 +31,13 @@ def add_parser(commands) -> None:
 
 
 def run_webcam(args: argparse.Namespace) -> int:
-    from cycletools.cli.translate import load_translator
+    from cycletools.cli.options import translator_from_args
     from cycletools.errors import UsageError
     from cycletools.pipelines.live import LiveSession
 
     if args.no_window and not args.record:
         raise UsageError("--no-window without --record would show and save nothing")
-    translator = load_translator(args)
+    translator = translator_from_args(args)
     session = LiveSession(translator, args.camera, record=Path(args.record) if args.record else None,
                           size=args.frame_size, window=not args.no_window, side_by_side=args.side_by_side,
                           max_frames=args.max_frames, switch=_domain_switcher(translator, args))
@@ -46,23 +48,26 @@ def run_webcam(args: argparse.Namespace) -> int:
 
 
 def _domain_switcher(translator, args):
-    """Cycle through the registered domains whose weights are here (bundled or cached)."""
+    """Cycle through the registered domains whose weights are here, with the same --device, --precision,
+    --backend and --variant as the first one."""
     from cycletools import store
-    from cycletools.pipelines.translator import Translator
+    from cycletools.cli.options import generator_options
+    from cycletools.pipelines.translator import TranslatorCache
     from cycletools.registry import get_registry
 
     registry = get_registry()
     names = [name for name, spec in registry.domains.items() if store.usable(spec)]
     if len(names) < 2:
         return None
-    cache: dict[str, Translator] = {}
+    options = {key: value for key, value in generator_options(args).items()
+               if key in ("device", "precision", "backend", "variant")}
+    cache = TranslatorCache(**options)
+    if args.plugin in names and not args.weights:
+        cache.seed(args.plugin, translator)
     position = {"index": names.index(args.plugin) if args.plugin in names else -1}
 
     def switch(step: int):
         position["index"] = (position["index"] + step) % len(names)
-        name = names[position["index"]]
-        if name not in cache:
-            cache[name] = Translator.from_plugin(name, device=args.device, precision=args.precision)
-        return cache[name]
+        return cache.get(names[position["index"]])
 
     return switch

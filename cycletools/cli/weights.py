@@ -73,7 +73,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     registry = get_registry()
     specs = [registry.domain(name) for name in args.names]
     for spec in specs:
-        path = store.fetch(spec, force=args.force, adapters=registry.adapters)
+        path = store.fetch(spec, force=args.force, registry=registry)
         print(f"{spec.name}: {path}")
     return 0
 
@@ -84,8 +84,14 @@ def run_import(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
-    path = store.import_weights(spec, args.source, args.direction, adapters=registry.adapters, variant=args.variant)
+    path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant)
     print(f"{spec.name}: imported {args.source} → {path}")
+    config = store.file_architecture(path)
+    differences = spec.architecture_differences(config) if args.variant == "full" and config else []
+    if differences:
+        print(f"note: {spec.name} declares {spec.architecture_summary()}, these weights are "
+              f"{spec.architecture_summary(config)} ({', '.join(differences)}); 'cycletools plugins' lists them "
+              "as what they are")
     bundled = store.status(spec, args.variant)
     if bundled.state == "bundled":
         print(f"note: {spec.name} also has bundled weights ({bundled.path}), which are used first; "
@@ -98,7 +104,7 @@ def weights_info(path: str) -> dict:
     from cycletools.utils.files import file_sha256
     from cycletools.weights import read_metadata, load_generator
 
-    generator, config = load_generator(path, get_registry().adapters)
+    generator, config = load_generator(path, get_registry())
     tensors = generator.state_dict()
     metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
     return {"file": path, "format": "safetensors" if path.endswith(".safetensors") else "pytorch state_dict",

@@ -105,11 +105,3 @@ class ResnetGenerator(nn.Module):
         return {"arch": "resnet", "input_nc": int(stem.shape[1]),
                 "output_nc": int(state_dict[last_conv].shape[0]),
                 "ngf": int(stem.shape[0]), "n_blocks": n_blocks}
-
-
-def build_generator(config: dict[str, Any]) -> nn.Module:
-    """Build a generator from a config such as ``{"arch": "resnet", "ngf": 64, "n_blocks": 9}``."""
-    from cycletools.architectures import get_factory
-
-    options = dict(config)
-    return get_factory(options.pop("arch", "resnet"))(**options)

@@ -1,9 +1,14 @@
-"""Translate PIL images or tensor batches with a generator, keeping every input's exact size."""
+"""Translate PIL images, frames or tensor batches with a generator, keeping every input's exact size.
+
+One pixel path serves images, animations, video frames, the webcam and the web app
+(``translate_frames``): the domain's preprocess hook, scaling to the working size (bounded, see
+``cycletools.utils.sizes``), the generator, the postprocess hook, scaling back to the input's size.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import threading
 from typing import TYPE_CHECKING, Any, Sequence, overload
 
 import numpy as np
@@ -14,29 +19,16 @@ from torch import nn
 
 from cycletools.data.images import split_alpha
 from cycletools.errors import CycletoolsError
-from cycletools.utils.devices import resolve_device
-from cycletools.weights import load_generator
+from cycletools.utils.devices import resolve_device, resolve_precision
+from cycletools.utils.sizes import MAX_WORKING_PIXELS, MAX_WORKING_SIDE, working_resolution
 
 if TYPE_CHECKING:
     from cycletools.domains import DomainSpec
+    from cycletools.resolver import LoadedGenerator
 
-DIRECTIONS = ("a2b", "b2a")
 MULTIPLE = 4     # two stride-2 downsamplings
 MIN_SIDE = 8     # the residual blocks' reflection padding needs at least 2x2 after downsampling
-
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → fp16 on CUDA, fp32 elsewhere; fp16 needs CUDA (CPU kernels are slow or missing)."""
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if precision not in PRECISIONS:
-        raise CycletoolsError(f"precision must be auto, {', '.join(PRECISIONS)}; not {precision!r}")
-    if precision == "fp16" and device.type != "cuda":
-        raise CycletoolsError("fp16 precision needs a CUDA device; use bf16 or fp32 on the CPU")
-    return precision
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> torch.Tensor:
@@ -61,50 +53,32 @@ def image_to_tensor(rgb: Image.Image) -> torch.Tensor:
 
 def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     """3xHxW tensor in [-1, 1] → RGB PIL image (the official ``(y+1)·127.5``, rounded)."""
-    array = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), mode="RGB")
+    return Image.fromarray(_to_uint8(tensor.unsqueeze(0))[0])
 
 
-BACKENDS = ("torch", "compile", "onnxruntime")
+def _to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """NCHW in [-1, 1] → N×H×W×3 uint8 (rounded)."""
+    array = ((batch.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return array.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def _with_backend(generator: nn.Module, config: dict[str, Any], source: str | os.PathLike, backend: str,
-                  device, precision: str):
-    """Swap in an ONNX Runtime session for ``backend="onnxruntime"`` (exported once, then cached);
-    ``compile`` is applied by the Translator, once the generator is on its device."""
-    if backend not in BACKENDS:
-        raise CycletoolsError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend != "onnxruntime":
-        return generator, device, precision
-    if device not in (None, "auto", "cpu") and str(device) != "cpu":
-        raise CycletoolsError("the onnxruntime backend runs on the CPU; use --backend torch on CUDA")
-    if precision not in ("auto", "fp32"):
-        raise CycletoolsError("the onnxruntime backend computes in fp32")
-    import hashlib
-    import json
-
-    from cycletools import store
-    from cycletools.export import OnnxGenerator, export_generator
-    from cycletools.utils.files import file_sha256
-
-    key = hashlib.sha256((file_sha256(source) + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:24]
-    path = store.home() / "onnx" / f"{key}.onnx"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_generator(generator, path, "onnx", size=256, dynamic=True)
-    return OnnxGenerator(path), "cpu", "fp32"
+def _resize(batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if tuple(batch.shape[-2:]) == (height, width):
+        return batch
+    return F.interpolate(batch, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
 
 
 class Translator:
     """A loaded generator ready to translate images.
 
-    >>> translator = Translator.from_file("weights/horse2zebra.safetensors")
+    >>> translator = Translator.from_plugin("horse2zebra")
     >>> zebra = translator(Image.open("horse.jpg"))
     """
 
     def __init__(self, generator: nn.Module, device: str | torch.device | None = None,
                  config: dict[str, Any] | None = None, source: str | None = None, precision: str = "auto",
-                 working_size: int | None = None, domain: "DomainSpec | None" = None, compile: bool = False):
+                 working_size: int | None = None, domain: "DomainSpec | None" = None, compile: bool = False,
+                 max_working_side: int = MAX_WORKING_SIDE, max_working_pixels: int = MAX_WORKING_PIXELS):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         # On CUDA, NHWC (channels_last) lets cuDNN pick its fastest fp16/bf16 convolutions.
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
@@ -119,74 +93,58 @@ class Translator:
         if working_size is not None and working_size < MIN_SIDE:
             raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
         self.working_size = working_size
+        self.max_working_side, self.max_working_pixels = max_working_side, max_working_pixels
         self.domain = domain
         self.variant = "full"
         self.config = dict(config or getattr(generator, "config", {}))
         self.source = source
+        self.loaded: "LoadedGenerator | None" = None
+
+    # ----------------------------------------------------------------- making one
+    @classmethod
+    def from_loaded(cls, loaded: "LoadedGenerator", working_size: int | None | str = "auto") -> "Translator":
+        """A Translator for what ``cycletools.get_generator`` loaded. ``working_size`` ``"auto"`` is the
+        domain's recommended inference size (native for files and runs); ``None`` is native."""
+        if working_size == "auto":
+            working_size = loaded.domain.inference_size if loaded.domain is not None else None
+        translator = cls(loaded.module, device=loaded.device, config=loaded.config, source=str(loaded.source),
+                         precision=loaded.precision, working_size=working_size, domain=loaded.domain,
+                         compile=loaded.backend == "compile")
+        translator.variant, translator.loaded = loaded.variant, loaded
+        return translator
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None,
                   precision: str = "auto", backend: str = "torch") -> "Translator":
-        """Load any generator file: the project's safetensors, an official ``.pth``, or a checkpoint
-        that a plugin's weights adapter recognises. ``backend="onnxruntime"`` runs an ONNX export
-        of it (made once, kept in the user cache) with ONNX Runtime on the CPU; ``backend="compile"``
-        runs it through torch.compile (compiled on the first call for each input shape)."""
-        from cycletools.registry import get_registry
+        """Any generator file: the project's safetensors, an official ``.pth``, or a checkpoint that a
+        plugin's weights adapter recognises (see ``cycletools.get_generator`` for the backends)."""
+        from cycletools.resolver import get_generator
 
-        generator, config = load_generator(path, get_registry().adapters)
-        generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
-        return cls(generator, device=device, config=config, source=str(path), precision=precision,
-                   compile=backend == "compile")
+        return cls.from_loaded(get_generator(weights=path, device=device, precision=precision, backend=backend))
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
                  device: str | torch.device | None = None, precision: str = "auto",
                  backend: str = "torch") -> "Translator":
-        """Load the ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
-        if direction not in DIRECTIONS:
-            raise CycletoolsError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
-        run_dir = Path(run_dir)
-        path = run_dir / "weights" / f"{direction}.safetensors"
-        if not run_dir.is_dir():
-            raise CycletoolsError(f"run folder not found: {run_dir}")
-        if not path.is_file():
-            raise CycletoolsError(f"{run_dir}: no {direction} weights yet ({path} is written at the end of "
-                                  "each epoch)")
-        return cls.from_file(path, device=device, precision=precision, backend=backend)
+        """The ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
+        from cycletools.resolver import get_generator
+
+        return cls.from_loaded(get_generator(run=run_dir, direction=direction, device=device, precision=precision,
+                                             backend=backend))
 
     @classmethod
     def from_plugin(cls, name: str, weights: str | os.PathLike | None = None, download: bool = False,
                     device: str | torch.device | None = None, precision: str = "auto",
                     working_size: int | None | str = "auto", backend: str = "torch",
                     variant: str = "auto") -> "Translator":
-        """Load a registered domain by name (``cycletools plugins`` lists them).
+        """A registered domain by name (``cycletools plugins`` lists them); see ``cycletools.get_generator``."""
+        from cycletools.resolver import get_generator
 
-        Weights come from ``weights`` when given, else the plugin's bundled file, else the
-        user cache, else (only with ``download=True``) its download source. ``working_size``
-        ``"auto"`` uses the domain's recommended inference size; ``None`` translates at native size.
-        ``variant`` picks the full generator or the compact ``fast`` student; ``auto`` takes the fast
-        one on the CPU when it is here, the full one otherwise, and the fast one wherever it is the only
-        one here (``translator.variant`` says which).
-        """
-        from cycletools import store
-        from cycletools.registry import get_registry
+        loaded = get_generator(name, weights=weights, download=download, device=device, precision=precision,
+                               backend=backend, variant=variant)
+        return cls.from_loaded(loaded, working_size)
 
-        registry = get_registry()
-        spec = registry.domain(name)
-        if variant == "auto":
-            on_cpu = (resolve_device(device) if not isinstance(device, torch.device) else device).type == "cpu"
-            fast_here, full_here = store.status(spec, "fast").here, store.status(spec, "full").here
-            variant = "fast" if fast_here and not weights and (on_cpu or not full_here) else "full"
-        path = Path(weights) if weights else store.resolve(spec, download=download, adapters=registry.adapters,
-                                                           variant=variant)
-        generator, config = load_generator(path, registry.adapters)
-        generator, device, precision = _with_backend(generator, config, path, backend, device, precision)
-        size = spec.inference_size if working_size == "auto" else working_size
-        translator = cls(generator, device=device, config=config, source=str(path), precision=precision,
-                         working_size=size, domain=spec, compile=backend == "compile")
-        translator.variant = variant
-        return translator
-
+    # ----------------------------------------------------------------- tensors
     @torch.inference_mode()
     def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """Translate an NCHW batch in [-1, 1] of any H, W; returns the same shape, in [-1, 1]."""
@@ -194,17 +152,32 @@ class Translator:
             raise ValueError(f"expected an Nx{self.config.get('input_nc', 3)}xHxW batch, got {tuple(batch.shape)}")
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch.to(self.device, torch.float32)).contiguous(memory_format=self.memory_format)
-        dtype = PRECISIONS[self.precision]
+        dtype = AUTOCAST[self.precision]
         with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             output = (self.compiled or self.generator)(padded)
         return output[..., :height, :width].float()
 
+    # ----------------------------------------------------------------- pixels
     def translate_frames(self, frames: np.ndarray) -> np.ndarray:
-        """Translate a batch of video frames (N×H×W×3 uint8 RGB) into frames of the same shape.
+        """Translate N×H×W×3 uint8 RGB frames into frames of the same shape: the pixel path of images,
+        animations, videos, the webcam and the web app.
 
-        With a working size, frames are scaled (antialiased bicubic) so the shorter side has it,
-        translated, and scaled back.
+        Each frame goes through the domain's ``preprocess`` hook, is scaled to the working size (the
+        shorter side, bounded by ``max_working_side``/``max_working_pixels``), translated, goes
+        through the ``postprocess`` hook and is scaled back (antialiased bicubic) to its own size.
         """
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+            raise CycletoolsError(f"expected N×H×W×3 uint8 frames, got {frames.shape} {frames.dtype}")
+        if self.domain is not None and self.domain.preprocess is not None:
+            prepared = [self._hook("preprocess", frame) for frame in frames]
+            if len({item.shape for item in prepared}) > 1:  # a hook that sizes frames differently: one by one
+                return np.stack([self._translate_batch(item[None], frame.shape[:2])[0]
+                                 for item, frame in zip(prepared, frames)])
+            return self._translate_batch(np.stack(prepared), frames.shape[1:3])
+        return self._translate_batch(frames, frames.shape[1:3])
+
+    def _translate_batch(self, frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         count, shape = len(frames), tuple(frames.shape[1:])
         if self.compiled is not None:
             # A smaller batch of frames seen before (a video's last one) is filled up to the largest
@@ -213,18 +186,23 @@ class Translator:
             if count < largest:
                 frames = np.concatenate([frames, np.repeat(frames[-1:], largest - count, axis=0)])
             self._largest_batch[shape] = max(largest, count)
-        batch = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float()
+        batch = torch.from_numpy(np.require(frames, requirements=["C", "W"])).to(self.device).permute(0, 3, 1, 2).float()
         batch = batch.div_(127.5).sub_(1.0)
-        height, width = batch.shape[-2:]
-        if self.working_size is not None:
-            w, h = self._working_resolution((width, height))
-            if (w, h) != (width, height):
-                batch = F.interpolate(batch, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-        output = self.translate_tensor(batch)
-        if output.shape[-2:] != (height, width):
-            output = F.interpolate(output, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
-        output = ((output.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-        return output[:count].permute(0, 2, 3, 1).cpu().numpy()
+        width, height = working_resolution(batch.shape[-1], batch.shape[-2], self.working_size,
+                                           self.max_working_side, self.max_working_pixels)
+        output = self.translate_tensor(_resize(batch, height, width))[:count]
+        if self.domain is not None and self.domain.postprocess is not None:
+            processed = np.stack([self._hook("postprocess", frame) for frame in _to_uint8(output)])
+            output = torch.from_numpy(processed).to(self.device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        return _to_uint8(_resize(output, *size))
+
+    def _hook(self, which: str, frame: np.ndarray) -> np.ndarray:
+        """Run the domain's ``preprocess``/``postprocess`` hook (PIL in, PIL out) on one frame."""
+        try:
+            return np.asarray(getattr(self.domain, which)(Image.fromarray(frame)).convert("RGB"))
+        except Exception as exc:  # a plugin's hook: name it instead of showing its traceback
+            raise CycletoolsError(f"the {which} hook of domain {self.domain.name!r} failed "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     @overload
     def __call__(self, image: Image.Image) -> Image.Image: ...
@@ -242,24 +220,30 @@ class Translator:
 
     def translate_image(self, image: Image.Image) -> Image.Image:
         rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
-        size = rgb.size
-        if self.domain is not None and self.domain.preprocess is not None:
-            rgb = self.domain.preprocess(rgb).convert("RGB")
-        working = self._working_resolution(rgb.size)
-        if working != rgb.size:
-            rgb = rgb.resize(working, Image.Resampling.BICUBIC)
-        output = tensor_to_image(self.translate_tensor(image_to_tensor(rgb))[0])
-        if self.domain is not None and self.domain.postprocess is not None:
-            output = self.domain.postprocess(output).convert("RGB")
-        if output.size != size:
-            output = output.resize(size, Image.Resampling.BICUBIC)
+        output = Image.fromarray(self.translate_frames(np.asarray(rgb)[None])[0])
         if alpha is not None:
             output.putalpha(alpha)
         return output
 
-    def _working_resolution(self, size: tuple[int, int]) -> tuple[int, int]:
-        """Scale so the shorter side is ``working_size`` (aspect kept); native size when unset."""
-        if self.working_size is None:
-            return size
-        scale = self.working_size / min(size)
-        return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+class TranslatorCache:
+    """One Translator per domain, made on first use with the same options and shared (thread-safe):
+    the web app's and the webcam's domain switching."""
+
+    def __init__(self, **options: Any):
+        self.options = options  # get_generator's keyword arguments: device, precision, backend, variant...
+        self._translators: dict[str, Translator] = {}
+        self._lock = threading.Lock()
+
+    def seed(self, name: str, translator: Translator) -> None:
+        """Use an already loaded translator for ``name``."""
+        with self._lock:
+            self._translators[name] = translator
+
+    def get(self, name: str) -> Translator:
+        with self._lock:
+            if name not in self._translators:
+                from cycletools.resolver import get_generator
+
+                self._translators[name] = Translator.from_loaded(get_generator(name, **self.options))
+            return self._translators[name]

@@ -46,6 +46,7 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     blocks: int = 9
+    architecture: dict[str, Any] | None = None  # a generator other than the resnet that ngf/blocks describe
     d_layers: int = 3
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
@@ -69,6 +70,12 @@ class TrainConfig:
     def effective_load_size(self) -> int:
         """Resize target before the random crop: 286 for 256 (the official 1.1171875 ratio)."""
         return self.load_size or round(self.size * 286 / 256)
+
+    def generator_config(self) -> dict[str, Any]:
+        """What the generators are built from: the domain's declared architecture, or resnet ngf/blocks."""
+        if self.architecture:
+            return dict(self.architecture)
+        return {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": self.ngf, "n_blocks": self.blocks}
 
     @property
     def effective_lr(self) -> float:

@@ -184,7 +184,7 @@ class Distiller:
         from cycletools.registry import get_registry
         from cycletools.weights import load_generator
 
-        earlier, earlier_config = load_generator(path, get_registry().adapters)
+        earlier, earlier_config = load_generator(path, get_registry())
         if {k: v for k, v in earlier_config.items() if k != "arch"} != \
                 {k: v for k, v in self.student.config.items() if k != "arch"}:
             raise CycletoolsError(f"{path}: not a {self.config.student} student (its widths differ)")

@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 from cycletools.data.images import list_images, open_image, split_alpha
 from cycletools.data.unpaired import EpochPlan, PlanSampler, UnpairedImages
 from cycletools.errors import CycletoolsError
-from cycletools.models import NLayerDiscriminator, ResnetGenerator, init_weights
+from cycletools.architectures import build_generator
+from cycletools.models import NLayerDiscriminator, init_weights
+from cycletools.runs import DIRECTIONS, run_weights_path
 from cycletools.training.budget import TimeBudget, format_duration
 from cycletools.training.checkpoint import load_checkpoint, save_checkpoint
 from cycletools.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
@@ -167,8 +169,11 @@ class CycleGANTrainer:
         def place(module: nn.Module) -> nn.Module:
             return init_weights(module).to(self.device, memory_format=self.memory_format)
 
-        self.G_A = place(ResnetGenerator(3, 3, config.ngf, config.blocks))
-        self.G_B = place(ResnetGenerator(3, 3, config.ngf, config.blocks))
+        from cycletools.registry import get_registry
+
+        registry = get_registry() if config.architecture else None  # a plugin's architecture
+        self.G_A = place(build_generator(config.generator_config(), registry))
+        self.G_B = place(build_generator(config.generator_config(), registry))
         self.D_A = place(NLayerDiscriminator(3, config.ndf, config.d_layers))
         self.D_B = place(NLayerDiscriminator(3, config.ndf, config.d_layers))
         fused = self.device.type == "cuda" and config.recipe == "fast"
@@ -249,8 +254,7 @@ class CycleGANTrainer:
             dist.barrier()
 
     def weight_paths(self) -> dict[str, Path]:
-        folder = self.run_dir / "weights"
-        return {"a2b": folder / "a2b.safetensors", "b2a": folder / "b2a.safetensors"}
+        return {direction: run_weights_path(self.run_dir, direction) for direction in DIRECTIONS}
 
     def export_weights(self) -> dict[str, Path]:
         """Write the two generators as safetensors (``a2b`` = G_A, ``b2a`` = G_B)."""

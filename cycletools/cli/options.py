@@ -1,0 +1,86 @@
+"""Options shared by the commands that translate: naming a generator, and renamed options.
+
+A command only maps its flags onto ``cycletools.get_generator``; the loading itself lives there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old option name that still works for one release, with a warning naming the new one."""
+
+    def __init__(self, option_strings, dest, new_name: str, **kwargs):
+        self.new_name = new_name
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warnings.warn(f"{parser.prog}: {option_string} is deprecated and will be removed in the next release; "
+                      f"use {self.new_name}", FutureWarning, stacklevel=2)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:
+    """Accept ``old`` as a hidden, deprecated spelling of ``new`` (same destination and type)."""
+    parser.add_argument(old, dest=dest, action=DeprecatedAlias, new_name=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
+
+
+def working_size(value: str) -> int | None | str:
+    """``native`` → None, ``auto`` (the default: the domain's size, else native), else pixels (at least 8)."""
+    if value in ("native", "auto"):
+        return None if value == "native" else value
+    if not value.isdigit() or int(value) < 8:
+        raise argparse.ArgumentTypeError(f"takes a number of pixels (at least 8) or 'native', not {value!r}")
+    return int(value)
+
+
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """--plugin / --weights / --run and their companions, shared by the commands that translate."""
+    parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
+                        "come from --weights, else bundled, else the cache, else --download")
+    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
+    parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
+    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                        help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
+    parser.add_argument("--download", action="store_true",
+                        help="with --plugin: download the domain's weights if they are not here yet")
+    parser.add_argument("--working-size", metavar="N|native", type=working_size, default="auto",
+                        help="translate with the shorter side scaled to N pixels, then scale back to the input's "
+                             "size (default: the domain's recommended size with --plugin, else native); what the "
+                             "generator is given is bounded (8192 pixels a side, 16.8 megapixels)")
+    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
+                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
+    parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
+                        help="with --plugin: the full generator or its compact fast student; auto takes the "
+                             "fast one on the CPU when it is here (default: auto)")
+    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime"), default="torch",
+                        help="torch: plain PyTorch; compile: PyTorch with torch.compile, fastest for videos, "
+                             "the webcam and folders of same-sized images (the first call per frame size waits "
+                             "for compilation, seconds, cached on disk for later runs); onnxruntime (CPU): an "
+                             "ONNX export run with ONNX Runtime, made on first use and cached (default: torch)")
+
+
+def generator_options(args: argparse.Namespace) -> dict:
+    """``get_generator``'s keyword arguments from the parsed flags (a domain is given separately)."""
+    return {"weights": args.weights, "run": args.run, "direction": args.direction, "download": args.download,
+            "device": args.device, "precision": args.precision, "variant": args.variant, "backend": args.backend}
+
+
+def translator_from_args(args: argparse.Namespace):
+    """The Translator that --plugin / --weights / --run name, through the one resolver."""
+    from cycletools.pipelines.translator import Translator
+    from cycletools.resolver import get_generator
+
+    if args.backend == "compile":
+        print("compiling the generator with torch.compile: the first frames wait for it (cached for later runs)",
+              file=sys.stderr)
+    loaded = get_generator(args.plugin, **generator_options(args))
+    if loaded.notice and args.variant == "auto":
+        print(loaded.notice, file=sys.stderr)
+    return Translator.from_loaded(loaded, args.working_size)

@@ -1,0 +1,151 @@
+"""Getting a generator: the one place that turns "this domain", "this file" or "this training run"
+into a loaded generator, for the CLI, the web app, the webcam, eval, distill and the Python API.
+
+    from cycletools import get_generator
+    loaded = get_generator("horse2zebra")                       # a registered domain
+    loaded = get_generator(weights="horse2zebra.pth")           # a weights file
+    loaded = get_generator(run="runs/h2z", direction="b2a")     # a training run
+    loaded.module, loaded.config, loaded.source, loaded.provenance()
+
+For a domain the weights come from ``weights`` when given, else the plugin's bundled file, else the
+user cache, else (only with ``download=True``) its download source; ``variant`` picks the full
+generator or its compact ``fast`` student. ``backend`` is ``torch``, ``compile`` (torch.compile,
+applied where the generator runs: see ``Translator``) or ``onnxruntime`` (a cached ONNX export).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cycletools.errors import CycletoolsError, UsageError
+from cycletools.runs import DIRECTIONS, run_weights_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from cycletools.domains import DomainSpec
+    from cycletools.registry import Registry
+
+BACKENDS = ("torch", "compile", "onnxruntime")
+VARIANTS = ("auto", "full", "fast")
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator ready to run, and where it came from."""
+
+    module: Any                    # a torch.nn.Module (or an ONNX Runtime session with the same call)
+    config: dict[str, Any]         # the architecture, as in the weights file
+    source: Path                   # the weights file
+    origin: str                    # file | run | bundled | cached | downloaded
+    device: "torch.device"
+    precision: str                 # fp32 | bf16 | fp16
+    backend: str = "torch"
+    domain: "DomainSpec | None" = None
+    variant: str = "full"
+    notice: str | None = None      # a line worth telling the user (e.g. that the fast variant was chosen)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights came from, for reports: file, origin, domain, variant, the file's own metadata."""
+        return {"source": str(self.source), "origin": self.origin, "domain": getattr(self.domain, "name", None),
+                "variant": self.variant, "backend": self.backend, "device": str(self.device),
+                "precision": self.precision, **self.metadata}
+
+
+def get_generator(domain: str | None = None, *, weights: str | os.PathLike | None = None,
+                  run: str | os.PathLike | None = None, direction: str = "a2b", variant: str = "auto",
+                  backend: str = "torch", device: "str | torch.device | None" = None, precision: str = "auto",
+                  download: bool = False, registry: "Registry | None" = None) -> LoadedGenerator:
+    """Load the generator that ``domain``, ``weights`` or ``run`` names (``weights`` may go with ``domain``).
+
+    ``variant`` (domains only): ``auto`` takes the fast student on the CPU when it is here, the full
+    generator otherwise, and the fast one wherever it is the only one here.
+    """
+    import torch
+
+    from cycletools.registry import get_registry
+    from cycletools.utils.devices import resolve_device, resolve_precision
+    from cycletools.weights import load_generator, read_metadata
+
+    if sum(x is not None for x in (domain, run)) + (weights is not None and domain is None) != 1:
+        raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
+                         "(--weights may also go with --plugin)")
+    for value, allowed, label in ((backend, BACKENDS, "backend"), (variant, VARIANTS, "variant"),
+                                  (direction, DIRECTIONS, "direction")):
+        if value not in allowed:
+            raise CycletoolsError(f"{label} must be one of {', '.join(allowed)}, not {value!r}")
+    registry = registry or get_registry()
+    if backend == "onnxruntime":
+        device = _onnx_device(device, precision)
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    precision = resolve_precision(precision, device)
+    spec, notice = None, None
+    if domain is not None:
+        spec = registry.domain(domain)
+        variant, notice = _choose_variant(spec, variant, weights, device)
+        path, origin = _domain_weights(spec, weights, variant, download, registry)
+    elif run is not None:
+        path, origin, variant = run_weights_path(run, direction), "run", "full"
+        if not Path(run).is_dir():
+            raise CycletoolsError(f"run folder not found: {run}")
+        if not path.is_file():
+            raise CycletoolsError(f"{run}: no {direction} weights yet ({path} is written at the end of each epoch)")
+    else:
+        path, origin, variant = Path(weights), "file", "full"
+    module, config = load_generator(path, registry)
+    if backend == "onnxruntime":
+        module = _onnx_session(module, config, path)
+    metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
+    return LoadedGenerator(module, config, path, origin, device, precision, backend, spec, variant, notice, metadata)
+
+
+def _choose_variant(spec: "DomainSpec", variant: str, weights, device) -> tuple[str, str | None]:
+    from cycletools import store
+
+    if variant != "auto":
+        return variant, None
+    fast_here, full_here = store.status(spec, "fast").here, store.status(spec, "full").here
+    if weights is None and fast_here and (device.type == "cpu" or not full_here):
+        where = "on the CPU" if device.type == "cpu" else "(the only one here)"
+        return "fast", f"using the fast variant of {spec.name} {where} (--variant full for the full generator)"
+    return "full", None
+
+
+def _domain_weights(spec: "DomainSpec", weights, variant: str, download: bool,
+                    registry: "Registry") -> tuple[Path, str]:
+    from cycletools import store
+
+    if weights is not None:
+        return Path(weights), "file"
+    status = store.status(spec, variant)
+    path = store.resolve(spec, download=download, registry=registry, variant=variant)
+    return path, status.state if status.here else "downloaded"
+
+
+def _onnx_device(device, precision: str) -> str:
+    if device not in (None, "", "auto", "cpu") and str(device) != "cpu":
+        raise CycletoolsError("the onnxruntime backend runs on the CPU; use --backend torch on CUDA")
+    if precision not in ("auto", "fp32"):
+        raise CycletoolsError("the onnxruntime backend computes in fp32")
+    return "cpu"
+
+
+def _onnx_session(generator, config: dict[str, Any], source: Path):
+    """An ONNX Runtime session of ``generator``: exported once per weights file and config, then cached."""
+    import hashlib
+    import json
+
+    from cycletools import store
+    from cycletools.export import OnnxGenerator, export_generator
+    from cycletools.utils.files import file_sha256
+
+    key = hashlib.sha256((file_sha256(source) + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:24]
+    path = store.home() / "onnx" / f"{key}.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_generator(generator, path, "onnx", size=256, dynamic=True)
+    return OnnxGenerator(path)

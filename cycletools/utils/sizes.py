@@ -1,0 +1,35 @@
+"""Frame and working sizes: shorter-side scaling, and the bounds on what the generator is given."""
+
+from __future__ import annotations
+
+import math
+
+MAX_WORKING_SIDE = 8192            # neither side of what the generator sees exceeds this
+MAX_WORKING_PIXELS = 4096 * 4096   # nor its area (about 16.8 megapixels)
+
+
+def shorter_side_to(width: int, height: int, target: int, even: bool = False) -> tuple[int, int]:
+    """``(width, height)`` scaled so the shorter side is ``target`` (aspect kept); ``even`` rounds to even sizes."""
+    factor = target / min(width, height)
+    return scaled(width, height, factor, even)
+
+
+def scaled(width: int, height: int, factor: float, even: bool = False) -> tuple[int, int]:
+    """``(width, height)`` times ``factor``, at least 1 pixel (2 and even with ``even``, for video encoders)."""
+    if even:
+        return (max(2, 2 * round(width * factor / 2)), max(2, 2 * round(height * factor / 2)))
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def working_resolution(width: int, height: int, working_size: int | None, max_side: int = MAX_WORKING_SIDE,
+                       max_pixels: int = MAX_WORKING_PIXELS) -> tuple[int, int]:
+    """The size an image is translated at: its shorter side scaled to ``working_size`` (native when
+    ``None``), then scaled down where a side would exceed ``max_side`` or the area ``max_pixels``.
+
+    So a 256×1 strip at working size 256 is translated at 8192×32, not 65536×256, and a
+    48-megapixel photo at about 16.8 megapixels: the work is bounded by what the model does,
+    whatever the input's shape. Results are scaled back to the input's size.
+    """
+    factor = 1.0 if working_size is None else working_size / min(width, height)
+    factor = min(factor, max_side / max(width, height), math.sqrt(max_pixels / (width * height)))
+    return scaled(width, height, factor)
