@@ -290,3 +290,242 @@ def test_example_plugin_distribution_installs_and_registers(tmp_path: Path):
                           capture_output=True, text=True, env=env, timeout=60)
     assert data.returncode == 0, data.stderr
     assert len(list((tmp_path / "data" / "trainA").iterdir())) == 3
+
+
+# ---------------------------------------------------------------- plugins are all or nothing, and checked
+SEMANTICS = {
+    "aaa_bad_adapter": '''
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_weights_adapters(register):
+            register("aaa-garbage", lambda state_dict: "not a tuple")
+    ''',
+    "half_broken": '''
+        from cycletools import DomainSpec, hookimpl
+
+        @hookimpl
+        def register_architectures(register):
+            register("half", "not callable")
+
+        @hookimpl
+        def register_weights_adapters(register):
+            register("half-adapter", lambda state_dict: None)
+
+        @hookimpl
+        def register_domains(register):
+            register(DomainSpec(name="half2half", title="Half", family="object", source="a", target="b"))
+    ''',
+    "returns_specs": '''
+        from cycletools import DomainSpec, hookimpl
+
+        @hookimpl
+        def register_domains(register):
+            return [DomainSpec(name="returned", title="R", family="object", source="a", target="b")]
+    ''',
+    "wrong_argument": '''
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_domains(regster):
+            pass
+    ''',
+    "no_handler": '''
+        from cycletools import DomainSpec, hookimpl
+
+        @hookimpl
+        def register_commands(commands):
+            commands.add_parser("orphan")
+
+        @hookimpl
+        def register_domains(register):
+            register(DomainSpec(name="orphan2orphan", title="O", family="object", source="a", target="b"))
+    ''',
+    "takes_a_command": '''
+        from cycletools import DomainSpec, hookimpl
+
+        @hookimpl
+        def register_commands(commands):
+            commands.add_parser("translate").set_defaults(handler=lambda args: 0)
+
+        @hookimpl
+        def register_domains(register):
+            register(DomainSpec(name="taker2taker", title="T", family="object", source="a", target="b"))
+    ''',
+    "none_factory": '''
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_architectures(register):
+            register("nothing", lambda **config: None)
+    ''',
+    "zzz_good_adapter": '''
+        from cycletools import hookimpl
+
+        def netg_prefix(state_dict):
+            if not all(key.startswith("netG.") for key in state_dict):
+                return None
+            return {key[5:]: value for key, value in state_dict.items()}, {"arch": "resnet", "ngf": 4, "n_blocks": 1}
+
+        @hookimpl
+        def register_weights_adapters(register):
+            register("zzz-netg", netg_prefix)
+    ''',
+}
+
+
+@pytest.fixture
+def semantics_site(tmp_path: Path, monkeypatch) -> Path:
+    site = install_fake_distribution(tmp_path / "site", "cycletools-semantics", "0.1",
+                                     {name: f"sem_{name}" for name in SEMANTICS},
+                                     {f"sem_{name}": source for name, source in SEMANTICS.items()})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
+    reset_registry()
+    yield site
+    reset_registry()
+
+
+def test_a_plugin_with_any_problem_keeps_none_of_its_registrations(semantics_site: Path):
+    with pytest.warns(UserWarning):
+        registry = Registry().load_entry_points()
+    problems = {}
+    for problem in registry.problems:
+        problems.setdefault(problem.plugin.name, []).append(problem.error)
+    assert "half2half" not in registry.domains and "half-adapter" not in registry.adapters  # all or nothing
+    assert "half" not in registry.architectures
+    assert any("architecture 'half': the factory is a str" in e for e in problems["half_broken"])
+    assert any("register_domains returned a list instead of registering" in e for e in problems["returns_specs"])
+    wrong = problems["wrong_argument"][0]
+    assert "not a valid plugin" in wrong and "regster" in wrong  # pluggy's own explanation, not just its first line
+    assert any("command 'orphan' has no handler" in e for e in problems["no_handler"])
+    assert "orphan2orphan" not in registry.domains
+    assert registry.plugins["half_broken"].rejected and not registry.plugins["zzz_good_adapter"].rejected
+    assert set(registry.domains) >= BUILTIN_DOMAINS
+
+
+def test_a_command_that_takes_a_core_name_rejects_its_plugin(semantics_site: Path, capsys):
+    reset_registry()
+    assert main(["plugins", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    errors = {row["plugin"]: row["error"] for row in rows if row["error"]}
+    assert "command 'translate' is already a cycletools command" in errors["takes_a_command"]
+    assert "taker2taker" not in {row["name"] for row in rows if row["error"] is None}
+
+
+def test_a_broken_adapter_never_keeps_a_good_one_from_being_tried(semantics_site: Path, tmp_path: Path):
+    from cycletools.models import ResnetGenerator
+    from cycletools.weights import load_generator
+
+    foreign = tmp_path / "foreign.pth"
+    torch.manual_seed(0)
+    original = ResnetGenerator(ngf=4, n_blocks=1)
+    torch.save({f"netG.{k}": v for k, v in original.state_dict().items()}, foreign)
+    registry = Registry().load_entry_points()
+    with pytest.warns(UserWarning, match="weights adapter 'aaa-garbage' \\(plugin 'aaa_bad_adapter'\\) returned str"):
+        generator, config = load_generator(foreign, registry)
+    assert config["arch"] == "resnet" and torch.equal(generator.model[1].weight, original.model[1].weight)
+    env = cli_env(semantics_site, tmp_path / "home")
+    image = tmp_path / "in.png"
+    Image.new("RGB", (20, 12)).save(image)
+    done = subprocess.run([sys.executable, "-m", "cycletools", "translate", str(image), "--weights", str(foreign),
+                           "-o", str(tmp_path / "out.png")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "aaa-garbage" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_factory_that_returns_no_module_is_named(semantics_site: Path, tmp_path: Path):
+    from safetensors.torch import save_file
+
+    from cycletools.weights import load_generator
+
+    path = tmp_path / "nothing.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"cycletools.generator": '{"arch": "nothing"}'})
+    registry = Registry().load_entry_points()
+    with pytest.raises(CycletoolsError, match="architecture 'nothing' \\(plugin 'none_factory'\\) returned "
+                                              "NoneType, not a torch.nn.Module"):
+        load_generator(path, registry)
+
+
+def test_a_foreign_file_no_adapter_knows_lists_missing_and_unexpected_tensors(tmp_path: Path):
+    from cycletools.models import ResnetGenerator
+    from cycletools.weights import load_generator
+
+    state = {k.replace("model.", "net."): v for k, v in ResnetGenerator(ngf=4, n_blocks=9).state_dict().items()}
+    path = tmp_path / "renamed.pth"
+    torch.save(state, path)
+    with pytest.raises(CycletoolsError) as caught:
+        load_generator(path)
+    message = str(caught.value)
+    assert "not a CycleGAN ResNet generator" in message
+    assert "missing: model.1.weight" in message and "unexpected: net.1.weight" in message
+    assert "0-block" not in message
+
+
+DECLARING_PLUGIN = '''
+from cycletools import DomainSpec, hookimpl
+
+def wide_resnet(**config):
+    from cycletools.models import ResnetGenerator
+    return ResnetGenerator(ngf=config.get("width", 4), n_blocks=config.get("depth", 1))
+
+@hookimpl
+def register_architectures(register):
+    register("wide", wide_resnet)
+
+@hookimpl
+def register_domains(register):
+    register(DomainSpec(name="wide2wide", title="Wide", family="object", source="a", target="b",
+                        architecture={"arch": "wide", "width": 6, "depth": 1},
+                        train_defaults={"size": 32, "lambda_identity": 0.0}))
+    register(DomainSpec(name="narrow2narrow", title="Narrow", family="object", source="a", target="b",
+                        architecture={"arch": "resnet", "ngf": 16, "n_blocks": 1}))
+'''
+
+
+def test_the_declared_architecture_is_trained_and_imports_show_what_they_are(tmp_path: Path, monkeypatch,
+                                                                              shapes_dataset: Path,
+                                                                              tiny_generator_file: Path, capsys):
+    site = install_fake_distribution(tmp_path / "site", "cycletools-wide", "1.0", {"wide": "wide_plugin"},
+                                     {"wide_plugin": DECLARING_PLUGIN})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", "wide")
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    reset_registry()
+    from cycletools.weights import load_generator
+
+    runs = tmp_path / "runs"
+    assert main(["train", "--plugin", "wide2wide", "--data", str(shapes_dataset), "--out", str(runs),
+                 "--max-steps", "1", "--load-size", "36", "--ndf", "4"]) == 0
+    config = json.loads((runs / "wide2wide" / "config.json").read_text())
+    assert config["architecture"] == {"arch": "wide", "width": 6, "depth": 1}
+    from cycletools.registry import get_registry
+
+    generator, weights_config = load_generator(runs / "wide2wide" / "weights" / "a2b.safetensors", get_registry())
+    assert weights_config["arch"] == "wide" and generator.model[1].weight.shape[0] == 6
+    capsys.readouterr()
+    assert main(["weights", "import", str(tiny_generator_file), "--plugin", "narrow2narrow"]) == 0
+    assert "narrow2narrow declares resnet ngf=16 blocks=1, these weights are resnet ngf=4 blocks=1" in \
+        capsys.readouterr().out
+    assert main(["plugins", "--json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "narrow2narrow")
+    assert row["weights_architecture"]["ngf"] == 4
+    assert row["architecture_text"] == "resnet ngf=4 blocks=1 (declared resnet ngf=16 blocks=1)"
+    reset_registry()
+
+
+def test_reset_registry_forgets_plugin_architectures(tmp_path: Path, monkeypatch):
+    site = install_fake_distribution(tmp_path / "site", "cycletools-wide", "1.0", {"wide": "wide_plugin"},
+                                     {"wide_plugin": DECLARING_PLUGIN})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", "wide")
+    reset_registry()
+    from cycletools.architectures import architecture_names
+    from cycletools.registry import get_registry
+
+    assert "wide" in architecture_names(get_registry())
+    monkeypatch.setenv("CYCLETOOLS_PLUGINS", "")
+    reset_registry()
+    assert "wide" not in architecture_names(get_registry())
+    reset_registry()

@@ -62,7 +62,7 @@ def _domain_switcher(translator, args):
     options = {key: value for key, value in generator_options(args).items()
                if key in ("device", "precision", "backend", "variant")}
     cache = TranslatorCache(**options)
-    if args.plugin in names and not args.weights:
+    if translator is not None and args.plugin in names and not args.weights:
         cache.seed(args.plugin, translator)
     position = {"index": names.index(args.plugin) if args.plugin in names else -1}
 

@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 
 from cycletools.errors import CycletoolsError
-from cycletools.media.video import VideoWriter, even
+from cycletools.media.video import VideoWriter
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.optional import require
+from cycletools.utils.sizes import shorter_side_to
 
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 WINDOW = "cycletools"
@@ -113,10 +114,7 @@ class LiveSession:
         self.capture, self.is_file = open_camera(camera)
 
     def _frame_size(self, width: int, height: int) -> tuple[int, int]:
-        if self.size is None:
-            return width, height
-        factor = self.size / min(width, height)
-        return even(round(width * factor)), even(round(height * factor))
+        return (width, height) if self.size is None else shorter_side_to(width, height, self.size, even=True)
 
     def run(self) -> LiveResult:
         cv2 = self.cv2

@@ -16,8 +16,8 @@ def shorter_side_to(width: int, height: int, target: int, even: bool = False) ->
 
 def scaled(width: int, height: int, factor: float, even: bool = False) -> tuple[int, int]:
     """``(width, height)`` times ``factor``, at least 1 pixel (2 and even with ``even``, for video encoders)."""
-    if even:
-        return (max(2, 2 * round(width * factor / 2)), max(2, 2 * round(height * factor / 2)))
+    if even:  # rounded, then up to the next even number
+        return tuple(max(2, side + side % 2) for side in (round(width * factor), round(height * factor)))
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
