@@ -1,7 +1,7 @@
 """Object transfiguration: horse ↔ zebra and apple ↔ orange (ImageNet classes)."""
 
 from cycletools import DomainSpec, hookimpl
-from plugins import OFFICIAL_DATASETS, bundled, official_sources
+from cycletools_plugins import OFFICIAL_DATASETS, bundled, official_sources
 
 PAIRS = [
     # (A→B name, B→A name, A, B, dataset, A→B description, B→A description, ImageNet classes of A and B)

@@ -5,7 +5,7 @@ and Van Gogh; each is the photo → painting generator of a painting2photo pair.
 """
 
 from cycletools import DomainSpec, hookimpl
-from plugins import OFFICIAL_DATASETS, bundled, official_sources
+from cycletools_plugins import OFFICIAL_DATASETS, bundled, official_sources
 
 # The paper's painting → photo models use the identity loss (weight 0.5 × λ_cycle), which
 # keeps the colour composition of the input instead of shifting it toward the photo set's.

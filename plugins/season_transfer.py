@@ -1,7 +1,7 @@
 """Season transfer: Yosemite summer ↔ winter (the paper's season-transfer results)."""
 
 from cycletools import DomainSpec, hookimpl
-from plugins import OFFICIAL_DATASETS, bundled, official_sources
+from cycletools_plugins import OFFICIAL_DATASETS, bundled, official_sources
 
 DATASET = OFFICIAL_DATASETS.format(name="summer2winter_yosemite")
 SEASONS = [

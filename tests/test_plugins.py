@@ -45,7 +45,7 @@ def cli_env(site: Path, home: Path, **extra: str) -> dict[str, str]:
 
 def test_builtins_are_registered_through_the_entry_point_group():
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="cycletools")}
-    assert names["object_transfiguration"] == "plugins.object_transfiguration"
+    assert names["object_transfiguration"] == "cycletools_plugins.object_transfiguration"
     registry = Registry().load_entry_points()
     assert set(registry.domains) >= BUILTIN_DOMAINS
     for name in BUILTIN_DOMAINS:

@@ -1,0 +1,82 @@
+"""The wheel is the product: built, installed without -e into a fresh environment and used from elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tracked_copy(target: Path) -> Path:
+    """A copy of the checkout's files as git knows them (what a clean clone would hold)."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+@pytest.mark.slow
+def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path: Path):
+    from cycletools.models import ResnetGenerator, init_weights
+    from cycletools.weights import save_generator
+
+    source = tracked_copy(tmp_path / "src")
+    torch.manual_seed(0)
+    save_generator(init_weights(ResnetGenerator(ngf=4, n_blocks=1), gain=0.5),
+                   source / "weights" / "horse2zebra.safetensors")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel, = (tmp_path / "dist").glob("cycletools-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"cycletools_plugins/__init__.py", "cycletools_plugins/object_transfiguration.py",
+            "cycletools_plugins/weights/horse2zebra.safetensors", "cycletools_plugins/weights/README.md"} <= names
+    assert not any(name.startswith("plugins/") for name in names)  # no generic top-level package
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "cycletools").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                                str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "CYCLETOOLS_HOME": str(tmp_path / "home"), "CYCLETOOLS_PLUGINS": ""}
+    env.pop("PYTHONPATH", None)
+
+    def cycletools(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), "-m", "cycletools", *args], capture_output=True, text=True, cwd=elsewhere,
+                              env=env, timeout=180)
+
+    where = subprocess.run([str(python), "-c", "import cycletools, cycletools_plugins; print(cycletools.__file__); "
+                            "print(cycletools_plugins.BUNDLED_DIR)"], capture_output=True, text=True, cwd=elsewhere,
+                           env=env, timeout=60).stdout.split()
+    assert all(str(venv) in line for line in where), where  # the installed copy, not the checkout
+    rows = json.loads(cycletools("plugins", "--json").stdout)
+    status = {row["name"]: row["weights"] for row in rows if row["error"] is None}
+    assert status["horse2zebra"] == "bundled" and status["zebra2horse"] == "downloadable"
+    assert len(status) == 11
+    horse = next(row for row in rows if row["name"] == "horse2zebra")
+    assert horse["weights_path"].startswith(str(venv)) and horse["weights_path"].endswith(
+        "cycletools_plugins/weights/horse2zebra.safetensors")
+    Image.new("RGB", (45, 31), (150, 100, 50)).save(elsewhere / "horse.png")
+    done = cycletools("translate", "horse.png", "--plugin", "horse2zebra", "-o", "zebra.png")
+    assert done.returncode == 0, done.stderr
+    with Image.open(elsewhere / "zebra.png") as zebra:
+        assert zebra.size == (45, 31)

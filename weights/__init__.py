@@ -1,0 +1,1 @@
+"""Bundled generators and their model cards (installed as the package cycletools_plugins.weights)."""
