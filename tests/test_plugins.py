@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -529,3 +530,52 @@ def test_reset_registry_forgets_plugin_architectures(tmp_path: Path, monkeypatch
     reset_registry()
     assert "wide" not in architecture_names(get_registry())
     reset_registry()
+
+
+@pytest.mark.slow
+def test_example_adapter_plugin_loads_a_foreign_layout(tmp_path: Path, monkeypatch):
+    import shutil
+
+    example = tmp_path / "cycletools-affine"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "cycletools-affine", example)
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                              "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    monkeypatch.syspath_prepend(str(target))
+    from cycletools_affine.model import AffineResnetGenerator
+
+    torch.manual_seed(0)
+    foreign_model = AffineResnetGenerator(width=6, depth=2).eval()
+    with torch.no_grad():
+        for module in foreign_model.modules():  # learned norm scales and shifts, as a trained model has
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    checkpoint = tmp_path / "their_generator.pth"
+    torch.save({f"netG_A.{k}": v for k, v in foreign_model.state_dict().items()}, checkpoint)
+
+    env = cli_env(target, tmp_path / "home", CYCLETOOLS_PLUGINS="affine")
+    run = lambda *args: subprocess.run([sys.executable, "-m", "cycletools", *args], capture_output=True, text=True,
+                                       env=env, timeout=180)
+    info = run("weights", "info", str(checkpoint), "--json")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["architecture"] == {"arch": "affine_resnet", "width": 6, "depth": 2}
+    rng = np.random.default_rng(0)
+    image = tmp_path / "sketch.png"
+    Image.fromarray(rng.integers(0, 256, (36, 52, 3), dtype=np.uint8)).save(image)
+    done = run("translate", str(image), "--weights", str(checkpoint), "-o", str(tmp_path / "photo.png"))
+    assert done.returncode == 0, done.stderr
+    x = torch.from_numpy(np.asarray(Image.open(image), dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    with torch.no_grad():
+        expected = ((foreign_model(x)[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    with Image.open(tmp_path / "photo.png") as photo:
+        assert np.abs(np.asarray(photo, dtype=np.float32) - expected).max() <= 1  # the same network, loaded right
+    rows = json.loads(run("plugins", "--json").stdout)
+    sketch = next(row for row in rows if row["name"] == "sketch2photo")
+    assert sketch["architecture"]["arch"] == "affine_resnet" and sketch["plugin"] == "affine"
+    assert run("weights", "import", str(checkpoint), "--plugin", "sketch2photo").returncode == 0
+    assert run("translate", str(image), "--plugin", "sketch2photo", "--working-size", "native", "-o",
+               str(tmp_path / "again.png")).returncode == 0
+    with Image.open(tmp_path / "again.png") as again, Image.open(tmp_path / "photo.png") as photo:
+        assert np.array_equal(np.asarray(again), np.asarray(photo))
