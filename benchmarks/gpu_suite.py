@@ -235,9 +235,9 @@ def stage_distill(args: argparse.Namespace, box: float) -> tuple[str, dict]:
         return "skipped", {"reason": f"no dataset at {args.data}"}
     seconds = 4 if args.smoke else max(5, box - 35)  # start-up, loading and saving fit in the rest
     run_dir = args.scratch / "runs"
-    options = (["--student", "tiny", "--size", "32", "--load-size", "32", "--batch-size", "2", "--ndf", "8",
+    options = (["--student", "tiny", "--crop-size", "32", "--load-size", "32", "--batch-size", "2", "--ndf", "8",
                 "--device", "cpu"] if args.smoke else
-               ["--student", "medium", "--size", "256", "--load-size", "256", "--batch-size", "16", "--lr", "4e-4"])
+               ["--student", "medium", "--crop-size", "256", "--load-size", "256", "--batch-size", "16", "--lr", "4e-4"])
     code, output = run_child([sys.executable, "-m", "cycletools", "distill", "--plugin", "horse2zebra",
                               "--weights", str(args.teacher), "--data", str(args.data), "--name", "student",
                               "--out", str(run_dir), "--time-budget", f"{seconds:.0f}s", *options], box,
@@ -258,7 +258,7 @@ def stage_train(args: argparse.Namespace, box: float) -> tuple[str, dict]:
         return "skipped", {"reason": f"no dataset at {args.data}"}
     seconds = 4 if args.smoke else max(5, box - 40)  # start-up, the final save and packing fit in the rest
     run_dir = args.scratch / "runs"
-    options = (["--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--device", "cpu",
+    options = (["--crop-size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--device", "cpu",
                 "--batch-size", "2", "--amp", "none"] if args.smoke else [])
     code, output = run_child([sys.executable, "-m", "cycletools", "train", "--plugin", "horse2zebra", "--data",
                               str(args.data), "--name", "h2z", "--out", str(run_dir), "--recipe", "fast",

@@ -108,7 +108,7 @@ def test_cli_run_ends_inside_its_budget_with_the_lr_at_zero(tmp_path: Path):
     data = make_shapes_dataset(tmp_path / "shapes", count=6, size=40)
     started = time.monotonic()
     result = run_cli("train", "--data", str(data), "--name", "run", "--out", str(tmp_path), "--time-budget", "20s",
-                     "--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+                     "--crop-size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1",
                      "--log-every", "10", "--device", "cpu")
     wall = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]

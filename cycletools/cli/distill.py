@@ -15,7 +15,7 @@ student starts from the teacher's most active channels and also learns every blo
 from them (--lambda-feat); --no-inherit starts from random weights instead.
 
 A CycleGAN generator's output depends on the whole image (InstanceNorm), so train on images of
-the size you translate at (e.g. --size 256 --load-size 256); --lambda-gan 0 leaves the
+the size you translate at (e.g. --crop-size 256 --load-size 256); --lambda-gan 0 leaves the
 discriminator out (a step costs about 2.5× less). The student is saved to RUN/student.safetensors
 every --save-every steps and when the run stops (Ctrl-C stops after the current step);
 RUN/distill.csv logs the losses. Register it as the domain's fast variant with

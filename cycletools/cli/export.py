@@ -7,7 +7,7 @@ import argparse
 HELP = """Export a generator (a domain's, a weights file's or a training run's) to ONNX (opset 18,
 for ONNX Runtime and other engines) or TorchScript. The export takes NCHW float images in
 [-1, 1]; with --dynamic-size any height and width that are multiples of 4, otherwise
---size×--size only. After writing, the export is run beside PyTorch on random inputs (several
+--input-size×--input-size only. After writing, the export is run beside PyTorch on random inputs (several
 sizes, odd ones through the same padding the translator uses) and must agree within 1e-3."""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 HELP = """Translate a video file frame by frame and write a video people can play and share.
 
 The output keeps the exact frame count, the frame rate (as a rational, e.g. 30000/1001; variable
-frame rates keep each frame's timestamp), the width and height (unless --size or --scale is
+frame rates keep each frame's timestamp), the width and height (unless --frame-size or --scale is
 given) and the audio track (copied when the container takes it, re-encoded otherwise). MP4/MOV/MKV
 outputs are H.264 + yuv420p (browser-playable; an odd width or height gets one repeated edge pixel,
 as yuv420p needs even sizes), WebM outputs VP9 + Opus. Frames that fail to decode are replaced by
