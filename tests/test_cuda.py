@@ -28,6 +28,7 @@ def fast_config(data: Path, out: Path, **overrides):
                            "batch_size": 4, **TOY, **overrides}, cuda_available=True)
 
 
+@pytest.mark.learning
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_fast_recipe_steps_lower_the_cycle_loss(tmp_path: Path, compiled: bool):
     data = make_shapes_dataset(tmp_path / "shapes", count=8, size=32)

@@ -220,6 +220,7 @@ def test_a_narrower_student_keeps_the_teachers_most_active_channels():
     assert can_inherit(teacher, STUDENTS["tiny"]) and not can_inherit(student, STUDENTS["small"])
 
 
+@pytest.mark.learning
 def test_an_inheriting_student_also_learns_the_blocks_features(tmp_path: Path):
     data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
     torch.manual_seed(0)

@@ -115,6 +115,7 @@ def test_dataset_crops_flips_and_is_reproducible(shapes_dataset: Path):
 
 
 # ---------------------------------------------------------------- learning and resuming
+@pytest.mark.learning
 def test_a_few_steps_lower_the_cycle_loss(tmp_path: Path):
     data = make_shapes_dataset(tmp_path / "shapes", count=8, size=32)
     trainer = CycleGANTrainer(tiny_config(data, tmp_path / "runs", ngf=8, blocks=2, lr=1e-3, max_steps=40,
