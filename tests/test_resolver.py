@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_measured
 from cycletools import get_generator
 from cycletools.errors import CycletoolsError, UsageError
 from cycletools.models import init_weights
@@ -152,12 +151,10 @@ def test_cli_translates_extreme_shapes_within_a_memory_ceiling(tmp_path: Path, t
                                                                width: int, height: int):
     source = tmp_path / "strip.png"
     Image.new("RGB", (width, height), (120, 80, 40)).save(source)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = run_cli("translate", str(source), "--weights", str(tiny_generator_file), "--working-size", "256",
-                     "-o", str(tmp_path / "out.png"), timeout=120)
+    result, peak = run_cli_measured("translate", str(source), "--weights", str(tiny_generator_file),
+                                    "--working-size", "256", "-o", str(tmp_path / "out.png"), timeout=120)
     assert result.returncode == 0, result.stderr
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert peak_kib < 2_500_000 or peak_kib == before, f"peak {peak_kib / 1e6:.1f} GB"  # was 5 GB for 256×1
+    assert peak < 1.3e9, f"peak {peak / 1e9:.2f} GB"  # 0.7 GB here; 2.0 GB for 256×1 before the bound
     with Image.open(tmp_path / "out.png") as out:
         assert out.size == (width, height)
 
@@ -197,3 +194,26 @@ def test_webcam_domain_switching_keeps_backend_variant_and_precision(home: Path,
     switched = switch(1)
     assert switched.domain.name == "zebra2horse"
     assert calls[-1][1] == {"device": "cpu", "precision": "fp32", "backend": "torch", "variant": "full"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["video", "webcam"])
+def test_video_and_webcam_translate_extreme_shapes_within_a_memory_ceiling(tmp_path: Path, tiny_generator_file: Path,
+                                                                          command: str):
+    pytest.importorskip("av")
+    from media_fixtures import make_clip
+
+    from cycletools.media.video import probe
+
+    clip = make_clip(tmp_path / "strip.mp4", width=512, height=2, frames=4)
+    out = tmp_path / "out.mp4"
+    args = ([command, str(clip), "-o", str(out)] if command == "video" else
+            [command, "--camera", str(clip), "--no-window", "--record", str(out)])
+    started = time.perf_counter()
+    result, peak = run_cli_measured(*args, "--weights", str(tiny_generator_file), "--working-size", "256",
+                                    timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert peak < 1.3e9, f"peak {peak / 1e9:.2f} GB"  # unbounded, 512×2 at working size 256 is 65536×256
+    assert time.perf_counter() - started < 120
+    info = probe(out)
+    assert (info.width, info.height) == (512, 2)
