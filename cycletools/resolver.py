@@ -139,6 +139,8 @@ def _onnx_session(generator, config: dict[str, Any], source: Path):
     import hashlib
     import json
 
+    import torch
+
     from cycletools import store
     from cycletools.export import OnnxGenerator, export_generator
     from cycletools.utils.files import file_sha256
@@ -148,4 +150,4 @@ def _onnx_session(generator, config: dict[str, Any], source: Path):
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         export_generator(generator, path, "onnx", size=256, dynamic=True)
-    return OnnxGenerator(path)
+    return OnnxGenerator(path, threads=torch.get_num_threads())  # --threads, or the physical cores

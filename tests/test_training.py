@@ -64,7 +64,7 @@ def test_linear_decay_matches_official_rule():
 def test_config_file_toml_and_yaml_with_flags_on_top(tmp_path: Path):
     toml = tmp_path / "run.toml"
     toml.write_text('data = "x"\nname = "from-file"\nbatch-size = 4\nngf = 32\nrecipe = "fast"\n')
-    config = resolve_config({"ngf": 16}, toml)
+    config = resolve_config({"ngf": 16}, toml, cuda_available=True)  # the fast recipe's bf16 is kept on a GPU
     assert (config.name, config.batch_size, config.ngf, config.recipe, config.amp) == ("from-file", 4, 16, "fast", "bf16")
     yaml_file = tmp_path / "run.yaml"
     yaml_file.write_text("data: x\nname: y\nlambda_identity: 0\nepochs: 3\n")

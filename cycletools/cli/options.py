@@ -52,7 +52,11 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                         help="translate with the shorter side scaled to N pixels, then scale back to the input's "
                              "size (default: the domain's recommended size with --plugin, else native); what the "
                              "generator is given is bounded (8192 pixels a side, 16.8 megapixels)")
-    parser.add_argument("--device", metavar="DEV", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    parser.add_argument("--device", metavar="DEV", default=None,
+                        help="cpu, cuda, cuda:1, mps ... (default: CUDA, else Apple's GPU, else the CPU)")
+    parser.add_argument("--threads", type=int, metavar="N", default=None,
+                        help="CPU threads for the generator, PyTorch's or ONNX Runtime's (default: the physical "
+                             "cores)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
                              "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
@@ -76,7 +80,9 @@ def translator_from_args(args: argparse.Namespace):
     """The Translator that --plugin / --weights / --run name, through the one resolver."""
     from cycletools.pipelines.translator import Translator
     from cycletools.resolver import get_generator
+    from cycletools.utils.devices import set_threads
 
+    set_threads(args.threads)
     if args.backend == "compile":
         print("compiling the generator with torch.compile: the first frames wait for it (cached for later runs)",
               file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, Sequence, overload
 
 import numpy as np
@@ -18,7 +19,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from cycletools.data.images import split_alpha
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 from cycletools.utils.devices import resolve_device, resolve_precision
 from cycletools.utils.sizes import MAX_WORKING_PIXELS, MAX_WORKING_SIDE, working_resolution
 
@@ -153,9 +154,28 @@ class Translator:
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch.to(self.device, torch.float32)).contiguous(memory_format=self.memory_format)
         dtype = AUTOCAST[self.precision]
-        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            output = (self.compiled or self.generator)(padded)
+        try:
+            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                output = (self.compiled or self.generator)(padded)
+        except NotImplementedError as exc:
+            if not self.on_apple_gpu:
+                raise
+            self._leave_mps(exc)
+            return self.translate_tensor(batch)
         return output[..., :height, :width].float()
+
+    @property
+    def on_apple_gpu(self) -> bool:
+        return self.device.type == "mps"
+
+    def _leave_mps(self, exc: NotImplementedError) -> None:
+        """An operation this PyTorch cannot run on Apple's GPU: say so once and run on the CPU from now on."""
+        warnings.warn(f"the generator needs an operation PyTorch cannot run on Apple's GPU ({first_line(exc)}); "
+                      "running it on the CPU instead (set PYTORCH_ENABLE_MPS_FALLBACK=1 to move only that "
+                      "operation, or use --device cpu)", stacklevel=3)
+        self.device, self.memory_format, self.compiled = torch.device("cpu"), torch.contiguous_format, None
+        self.generator = self.generator.to(self.device)
+        self.precision = "fp32" if self.precision == "fp16" else self.precision
 
     # ----------------------------------------------------------------- pixels
     def translate_frames(self, frames: np.ndarray) -> np.ndarray:

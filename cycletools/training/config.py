@@ -165,7 +165,10 @@ def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
         or ("fast" if cuda_available else "official")
     if recipe not in RECIPES:
         raise CycletoolsError(f"unknown recipe {recipe!r}; choose {' or '.join(RECIPES)}")
-    values: dict[str, Any] = {**RECIPE_PRESETS[recipe], **(base or {}), **from_file, **flags, "recipe": recipe}
+    chosen = {**(base or {}), **from_file, **flags}
+    values: dict[str, Any] = {**RECIPE_PRESETS[recipe], **chosen, "recipe": recipe}
+    if values.get("amp") == "bf16" and not _runs_on_gpu(values.get("device"), cuda_available):
+        _cpu_bf16(values, asked="amp" in chosen)
     if values.get("time_budget") is not None:
         values["time_budget"] = parse_duration(values["time_budget"])
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
@@ -174,6 +177,27 @@ def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
     except (TypeError, ValueError) as exc:
         raise CycletoolsError(f"invalid training settings: {exc}") from None
     return config.validate()
+
+
+def _runs_on_gpu(device: str | None, cuda_available: bool) -> bool:
+    return (str(device).split(":")[0] in ("cuda", "mps")) if device not in (None, "", "auto") else cuda_available
+
+
+def _cpu_bf16(values: dict[str, Any], asked: bool) -> None:
+    """bf16 training on a CPU: kept where the CPU has it in hardware; else the recipe's choice falls
+    back to fp32 with a notice, and an explicit --amp bf16 stays, with a warning."""
+    import warnings
+
+    from cycletools.utils.devices import BF16_IS_SLOW, cpu_bf16_is_native
+
+    if cpu_bf16_is_native():
+        return
+    if asked:
+        warnings.warn(f"--amp bf16: {BF16_IS_SLOW}; --amp none trains faster here", stacklevel=3)
+        return
+    values["amp"] = "none"
+    warnings.warn(f"the {values['recipe']} recipe trains in fp32 here: {BF16_IS_SLOW} (--amp bf16 to insist)",
+                  stacklevel=3)
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:
