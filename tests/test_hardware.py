@@ -68,7 +68,7 @@ def test_apple_gpus_are_picked_and_take_fp16(monkeypatch):
     assert devices.resolve_device(None) == torch.device("cpu")
     with pytest.raises(CycletoolsError, match="no Apple GPU that PyTorch can use"):
         devices.resolve_device("mps")
-    with pytest.raises(CycletoolsError, match="fp16 precision needs a GPU"):
+    with pytest.raises(CycletoolsError, match="fp16 precision needs a CUDA device"):
         devices.resolve_precision("fp16", torch.device("cpu"))
 
 

@@ -60,7 +60,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise CycletoolsError(f"precision must be auto, {', '.join(PRECISIONS)}; not {precision!r}")
     if precision == "fp16" and device.type not in ("cuda", "mps"):
-        raise CycletoolsError("fp16 precision needs a GPU (CUDA or Apple's MPS); use bf16 or fp32 on the CPU")
+        raise CycletoolsError("fp16 precision needs a CUDA device (or Apple's MPS); use bf16 or fp32 on the CPU")
     if precision == "bf16" and device.type == "cpu" and not cpu_bf16_is_native():
         warnings.warn(f"--precision bf16: {BF16_IS_SLOW}; fp32 is faster here", stacklevel=2)
     return precision
