@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +250,26 @@ def test_animations_keep_frame_count_and_timings(tmp_path: Path, tiny_generator_
             animation.load()
             seen.append(animation.info["duration"])
         assert seen == durations
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_permissions_the_umask_gives(tmp_path: Path, tiny_generator_file: Path, umask: int):
+    image, gif = tmp_path / "in.png", tmp_path / "in.gif"
+    random_rgb(12, 10).save(image)
+    frames = [random_rgb(12, 10, seed=i) for i in range(3)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    kept = tmp_path / "out" / "kept.png"  # an existing target keeps its mode, as when a program rewrites it
+    kept.parent.mkdir()
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    random_rgb(12, 10, seed=9).save(tmp_path / "kept.png")
+    previous = os.umask(umask)
+    try:
+        result = run_cli("translate", str(image), str(gif), str(tmp_path / "kept.png"), "--weights",
+                         str(tiny_generator_file), "-o", str(tmp_path / "out"))
+    finally:
+        os.umask(previous)
+    assert result.returncode == 0, result.stderr
+    for name in ("in.png", "in.gif"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o666 & ~umask, name
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() != b"old"
