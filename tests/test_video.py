@@ -316,3 +316,24 @@ def test_a_model_failure_mid_video_leaves_no_files(tmp_path: Path, tiny_generato
     with pytest.raises(CycletoolsError, match=r"clip.mp4: video processing failed \(RuntimeError: CUDA out of memory"):
         translate_video(FailingTranslator(), clip, target, batch_size=4, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]
+
+
+def test_summary_of_a_slow_run_never_says_zero_frames_per_second(tmp_path: Path, tiny_generator_file: Path,
+                                                                  monkeypatch, capsys):
+    from cycletools.cli.main import main
+    from cycletools.pipelines import video as pipeline
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)
+    out = tmp_path / "out.mp4"
+    slow = pipeline.VideoResult(out, frames=24, corrupt=0, seconds=488.8, width=64, height=48, audio=None)
+    monkeypatch.setattr(pipeline, "translate_video", lambda *args, **kwargs: slow)
+    assert main(["video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out)]) == 0
+    assert "24 frames in 488.8 s (20.4 s/frame)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("frames,seconds,text", [(24, 488.8, "20.4 s/frame"), (3, 2.0, "1.5 frames/s"),
+                                                 (100, 4.0, "25.0 frames/s"), (0, 0.0, "0 frames/s")])
+def test_speed_text(frames: int, seconds: float, text: str):
+    from cycletools.utils.speed import speed_text
+
+    assert speed_text(frames, seconds) == text

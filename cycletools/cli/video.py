@@ -46,6 +46,7 @@ def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.translate import load_translator
     from cycletools.errors import UsageError
     from cycletools.pipelines.video import default_output, translate_video
+    from cycletools.utils.speed import speed_text
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -65,7 +66,7 @@ def run_video(args: argparse.Namespace) -> int:
         notes.append(f"{result.corrupt} undecodable frame(s) replaced by the previous one")
     if result.padded:
         notes.append("odd size padded by one pixel for H.264")
-    summary = (f"{result.frames} frames in {result.seconds:.1f} s ({result.frames_per_second:.1f} frames/s), "
+    summary = (f"{result.frames} frames in {result.seconds:.1f} s ({speed_text(result.frames, result.seconds)}), "
                f"{result.width}x{result.height} → {result.output}" + (f"; {'; '.join(notes)}" if notes else ""))
     if result.partial:
         print(f"interrupted: kept {summary} (partial)", file=sys.stderr)
