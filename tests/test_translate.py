@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import refuse_writes_in, run_cli
 from cycletools.data.images import split_alpha
 from cycletools.pipelines.translator import Translator, pad_to_multiple
 
@@ -273,3 +273,43 @@ def test_outputs_get_the_permissions_the_umask_gives(tmp_path: Path, tiny_genera
     for name in ("in.png", "in.gif"):
         assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o666 & ~umask, name
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() != b"old"
+
+
+@pytest.mark.parametrize("case", ["missing_input", "no_images", "no_output_folder", "one_file_for_many", "same_file",
+                                  "bad_size"])
+def test_inputs_and_outputs_are_checked_before_the_generator_loads(tmp_path: Path, case: str):
+    image, other, empty = tmp_path / "in.png", tmp_path / "other.png", tmp_path / "empty"
+    random_rgb(8, 8).save(image)
+    random_rgb(8, 8).save(other)
+    empty.mkdir()
+    args, message = {
+        "missing_input": ([str(tmp_path / "nothing.png")], "input not found"),
+        "no_images": ([str(empty)], "no images to translate"),
+        "no_output_folder": ([str(image), "-o", str(tmp_path / "nowhere" / "out.png")], "output folder does not exist"),
+        "one_file_for_many": ([str(image), str(other), "-o", str(tmp_path / "out.png")], "names a file"),
+        "same_file": ([str(image), "-o", str(image)], "refusing to overwrite the input image"),
+        "bad_size": ([str(image), "--size", "3"], "--size takes a number of pixels"),
+    }[case]
+    result = run_cli("translate", *args, "--weights", str(tmp_path / "never-loaded.safetensors"), cwd=tmp_path)
+    assert result.returncode in (1, 2), result.stderr
+    assert message in result.stderr and "never-loaded" not in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("code", ["EROFS", "EACCES"])
+def test_unwritable_output_folder_is_refused_before_the_generator_loads(tmp_path: Path, monkeypatch, capsys,
+                                                                        code: str):
+    import errno
+
+    from cycletools.cli.main import main
+
+    image = tmp_path / "in.png"
+    random_rgb(8, 8).save(image)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, getattr(errno, code))
+    status = main(["translate", str(image), "--weights", str(tmp_path / "never-loaded.safetensors"), "-o",
+                   str(locked)])
+    reason = "read-only file system" if code == "EROFS" else "permission denied"
+    assert status == 1
+    assert capsys.readouterr().err == f"cycletools: error: {locked / 'in.png'}: cannot write here ({reason})\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, shared_root
+from conftest import refuse_writes_in, run_cli, shared_root
 from media_fixtures import frame_times, make_clip
 
 pytest.importorskip("av", reason="the media extras are not installed")
@@ -140,9 +140,10 @@ def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case
         "same_as_input": (good, good, "refusing to overwrite the input video"),
         "bad_suffix": (good, tmp_path / "o.gif", "output must be one of"),
     }[case]
-    result = video(str(source), "--weights", str(tiny_generator_file), "-o", str(output))
+    never_loaded = tmp_path / "never-loaded.safetensors"  # found out only if the generator were loaded first
+    result = video(str(source), "--weights", str(never_loaded), "-o", str(output))
     assert result.returncode == 1, result.stdout
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr and "never-loaded" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -337,3 +338,93 @@ def test_speed_text(frames: int, seconds: float, text: str):
     from cycletools.utils.speed import speed_text
 
     assert speed_text(frames, seconds) == text
+
+
+def test_start_past_the_end_says_so_before_loading_the_generator(tmp_path: Path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)  # 1 s
+    result = video(str(clip), "--weights", str(tmp_path / "never-loaded.safetensors"), "--start", "5",
+                   "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"cycletools: error: --start 5 s is past the end of {clip} (1.00 s long)"
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("code", ["EROFS", "EACCES"])
+def test_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, monkeypatch, capsys, code: str):
+    import errno
+
+    from cycletools.cli.main import main
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio="aac")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, getattr(errno, code))
+    target = locked / "out.mp4"
+    status = main(["video", str(clip), "--weights", str(tmp_path / "never-loaded.safetensors"), "-o", str(target)])
+    stderr = capsys.readouterr().err
+    assert status == 1 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    reason = "read-only file system" if code == "EROFS" else "permission denied"
+    assert stderr == f"cycletools: error: {target}: cannot write here ({reason})\n"
+    assert list(locked.iterdir()) == []
+
+
+def _read_only_mount_works() -> bool:
+    probe_dir = Path("/tmp")
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro tmpfs {probe_dir}"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _read_only_mount_works(), reason="needs unshare and mount (a private read-only tmpfs)")
+@pytest.mark.parametrize("command", ["video", "translate"])
+def test_read_only_filesystem_gets_one_line_naming_the_output(tmp_path: Path, tiny_generator_file: Path,
+                                                             command: str):
+    from PIL import Image
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio="aac")
+    image = tmp_path / "in.png"
+    Image.new("RGB", (16, 12), "teal").save(image)
+    mounted = tmp_path / "ro"
+    mounted.mkdir()
+    target = mounted / ("out.mp4" if command == "video" else "out.png")
+    source = clip if command == "video" else image
+    script = 'mount -t tmpfs -o ro tmpfs "$1" && shift && exec "$@"'
+    started = time.perf_counter()
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(mounted), sys.executable, "-m",
+                             "cycletools", command, str(source), "--weights", str(tiny_generator_file),
+                             "-o", str(target)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"cycletools: error: {target}: cannot write here (read-only file system)\n"
+    assert time.perf_counter() - started < 60
+
+
+def test_a_write_failure_mid_video_names_the_output_and_leaves_no_files(tmp_path: Path, tiny_generator_file: Path,
+                                                                          monkeypatch):
+    import errno
+
+    from cycletools.errors import CycletoolsError
+    from cycletools.media import video as media
+    from cycletools.pipelines.translator import Translator
+    from cycletools.pipelines.video import translate_video
+
+    real_write, real_unlink = media.VideoWriter.write, Path.unlink
+
+    def write(self, image, time):
+        if self.frames == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, image, time)
+
+    def unlink(self, missing_ok=False):  # cleanup where removing fails too must not hide the error
+        real_unlink(self, missing_ok=missing_ok)
+        if self.name.startswith(".out"):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(media.VideoWriter, "write", write)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    clip = make_clip(tmp_path / "clip.mp4", frames=12)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(CycletoolsError, match=rf"^{target}: could not write the video \(No space left on device\)$"):
+        translate_video(Translator.from_file(tiny_generator_file), clip, target, batch_size=2, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]

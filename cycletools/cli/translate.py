@@ -59,6 +59,17 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
     return targets
 
 
+def check_targets(inputs: list[Path], targets: list[Path]) -> None:
+    """Before the generator loads: the output folders take files, and not every output is its own input."""
+    from cycletools.errors import CycletoolsError
+    from cycletools.utils.atomic import check_writable
+
+    for folder in dict.fromkeys(target.parent for target in targets):
+        check_writable(next(target for target in targets if target.parent == folder))
+    if all(source.resolve() == target.resolve() for source, target in zip(inputs, targets)):
+        raise CycletoolsError(f"{targets[0]}: refusing to overwrite the input image")
+
+
 def parse_size(value: str | None) -> int | None | str:
     """``None`` → "auto", ``native`` → None, else a positive pixel count."""
     from cycletools.errors import UsageError
@@ -146,12 +157,13 @@ def run_translate(args: argparse.Namespace) -> int:
     from cycletools.data.images import expand_inputs
     from cycletools.errors import CycletoolsError
 
-    translator = load_translator(args)
     inputs, skipped = expand_inputs(args.inputs)
     if not inputs:
         raise CycletoolsError("no images to translate" + (f" ({skipped} non-image files skipped)" if skipped else ""))
     single = len(inputs) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     targets = plan_outputs(inputs, args.output, single)
+    check_targets(inputs, targets)
+    translator = load_translator(args)
 
     done, failed = 0, 0
     bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)

@@ -45,17 +45,20 @@ def add_parser(commands) -> None:
 def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.translate import load_translator
     from cycletools.errors import UsageError
-    from cycletools.pipelines.video import default_output, translate_video
+    from cycletools.pipelines.video import check_video_job, default_output, translate_video
     from cycletools.utils.speed import speed_text
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if (args.start is not None and args.start < 0) or (args.duration is not None and args.duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
-    translator = load_translator(args)
+    if args.frame_size is not None and args.frame_size < 2:
+        raise UsageError("--size must be at least 2 pixels")
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction)
     target = Path(args.output) if args.output else default_output(source, label)
+    check_video_job(source, target, args.frame_size, args.scale, args.start)  # before the model loads (seconds)
+    translator = load_translator(args)
     result = translate_video(translator, source, target, batch_size=args.batch_size, size=args.frame_size,
                              scale=args.scale, start=args.start, duration=args.duration,
                              side_by_side=args.side_by_side, stabilize=args.stabilize)

@@ -32,6 +32,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def check_writable(target: str | os.PathLike) -> None:
+    """One clear error naming ``target`` unless a file can be created beside it (one is, then removed)."""
+    from cycletools.errors import CycletoolsError
+
+    target = Path(target)
+    if not target.parent.is_dir():
+        raise CycletoolsError(f"output folder does not exist: {target.parent}")
+    try:
+        tmp = _create_temp(target)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise CycletoolsError(f"{target}: cannot write here ({reason})") from None
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
 def _create_temp(target: Path) -> Path:
     """A new empty file beside ``target``, created with mode 0666 less the umask (mkstemp gives 0600)."""
     while True:
