@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import refuse_writes_in, run_cli, shared_root
-from media_fixtures import frame_times, make_clip
+from media_fixtures import frame_times, make_clip, stream_spans, undecodable_audio_packets
 
 pytest.importorskip("av", reason="the media extras are not installed")
 from cycletools.media.video import FrameReader, probe  # noqa: E402
@@ -89,9 +90,11 @@ def test_truncated_files(tmp_path: Path, tiny_generator_file: Path):
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 2 // 3])
     result = video(str(cut), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "cut_out.mp4"))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # partial: kept, with a warning
     frames = len(frame_times(tmp_path / "cut_out.mp4"))
     assert 5 < frames < 40 and frames == len(list(FrameReader(cut)))
+    assert (f"cycletools: warning: {cut} ends early: the container promises 1.67 s (about 40 frames), {frames} "
+            f"could be decoded; the output has those {frames}") in result.stderr.splitlines()
 
     mp4 = make_clip(tmp_path / "whole.mp4", frames=20)
     broken = tmp_path / "broken.mp4"
@@ -428,3 +431,75 @@ def test_a_write_failure_mid_video_names_the_output_and_leaves_no_files(tmp_path
     with pytest.raises(CycletoolsError, match=rf"^{target}: could not write the video \(No space left on device\)$"):
         translate_video(Translator.from_file(tiny_generator_file), clip, target, batch_size=2, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]
+
+
+AUDIO_FRAME = 1024 / 48000  # one AAC frame at 48 kHz: the granularity of audio cuts and of the encoder's priming
+
+
+def assert_audio_matches_video(path: Path, video_span: tuple[float, float]) -> None:
+    """The file's video covers ``video_span`` and its audio the same window, within one audio frame."""
+    spans = stream_spans(path)
+    assert spans["video"] == pytest.approx(video_span, abs=1e-3)
+    assert spans["audio"][0] == pytest.approx(video_span[0], abs=AUDIO_FRAME + 1e-3), spans
+    assert spans["audio"][1] == pytest.approx(video_span[1], abs=AUDIO_FRAME + 1e-3), spans
+
+
+@pytest.mark.parametrize("start,duration", [(1.0, 2.0), (1.5, None), (0.52, 1.0)])
+def test_trimmed_video_and_audio_both_start_at_zero(tmp_path: Path, tiny_generator_file: Path, start, duration):
+    clip = make_clip(tmp_path / "clip.mp4", frames=96, audio="aac")  # 4 s at 24 frames/s
+    out = tmp_path / "trim.mp4"
+    window = ["--start", str(start)] + (["--duration", str(duration)] if duration else [])
+    result = video(str(clip), "--weights", str(tiny_generator_file), "-o", str(out), *window)
+    assert result.returncode == 0, result.stderr
+    last = (start + duration) if duration else 4.0
+    frames = len(frame_times(out))
+    assert frames == math.ceil(last * 24 - 1e-6) - math.ceil(start * 24 - 1e-6)
+    assert_audio_matches_video(out, (0.0, frames / 24))
+
+
+class _InterruptedTranslator:
+    """Translates ``batches`` batches, then presses Ctrl-C (SIGINT to this process)."""
+
+    def __init__(self, weights: Path, batches: int):
+        from cycletools.pipelines.translator import Translator
+
+        self.inner, self.batches = Translator.from_file(weights), batches
+
+    def translate_frames(self, frames):
+        self.batches -= 1
+        if self.batches == 0:
+            signal.raise_signal(signal.SIGINT)
+        return self.inner.translate_frames(frames)
+
+
+@pytest.mark.parametrize("start", [None, 0.5], ids=["copied", "re-encoded"])
+def test_ctrl_c_partial_file_keeps_only_the_audio_of_its_frames(tmp_path: Path, tiny_generator_file: Path, start):
+    from cycletools.pipelines.video import translate_video
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=96, audio="aac")
+    result = translate_video(_InterruptedTranslator(tiny_generator_file, 3), clip, tmp_path / "out.mp4",
+                             batch_size=4, start=start, progress=False)
+    assert result.partial and result.output == tmp_path / "out.partial.mp4"
+    assert 8 <= result.frames < 40 and len(frame_times(result.output)) == result.frames
+    assert ("copied" in result.audio) == (start is None)
+    assert_audio_matches_video(result.output, (0.0, result.frames / 24))
+
+
+def test_truncated_mp4_with_its_index_in_front_is_kept_with_a_warning(tmp_path: Path, tiny_generator_file: Path):
+    whole = make_clip(tmp_path / "whole.mp4", frames=120, audio="aac", container_options={"movflags": "faststart"})
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])  # the index says 120 frames; the data stops early
+    out = tmp_path / "out.mp4"
+    result = video(str(cut), "--weights", str(tiny_generator_file), "-o", str(out))
+    assert result.returncode == 3, result.stderr  # partial
+    frames = len(frame_times(out))
+    assert 10 < frames < 120
+    warning = [line for line in result.stderr.splitlines() if line.startswith("cycletools:")]
+    assert warning == [f"cycletools: warning: {cut} ends early: the container promises 120 frames, {frames} "
+                       f"could be decoded; the output has those {frames}"]
+    assert "Traceback" not in result.stderr and f"{frames} frames in" in result.stdout
+    assert undecodable_audio_packets(out) == 0
+    spans = stream_spans(out)
+    assert spans["video"] == pytest.approx((0.0, frames / 24), abs=1e-3)
+    assert spans["audio"][1] <= frames / 24 + AUDIO_FRAME + 1e-3

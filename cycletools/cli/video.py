@@ -75,4 +75,7 @@ def run_video(args: argparse.Namespace) -> int:
         print(f"interrupted: kept {summary} (partial)", file=sys.stderr)
         return 130
     print(summary)
+    if result.ends_early:
+        print(f"cycletools: warning: {result.ends_early}", file=sys.stderr)
+        return 3
     return 0

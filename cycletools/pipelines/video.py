@@ -40,6 +40,7 @@ class VideoResult:
     audio: str | None
     partial: bool = False
     padded: bool = False
+    ends_early: str | None = None  # the input gave fewer frames than it promises (a truncated file): why
 
     @property
     def frames_per_second(self) -> float:
@@ -196,11 +197,15 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             if isinstance(error, CycletoolsError):
                 raise error
             raise CycletoolsError(f"{source}: video processing failed ({type(error).__name__}: {error})") from None
-        return _finalise(writer, tmp, target, reader, started, interrupted, width, height)
+        short = None if interrupted else _ends_early(info, start, duration, writer)
+        final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None)
+        return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, width, height,
+                           writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short)
 
 
-def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, started: float,
-              interrupted: bool, width: int, height: int) -> VideoResult:
+def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, interrupted: bool,
+              cut_audio: bool) -> Path:
+    """Close the output and move it into place (``NAME.partial.EXT`` after Ctrl-C); where it went."""
     if writer.frames == 0:
         try:
             writer.close()
@@ -210,9 +215,12 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
             _discard(tmp)
         if interrupted:
             raise KeyboardInterrupt
+        if reader.start:
+            raise CycletoolsError(f"{reader.path}: no frame at or after --start {reader.start:g} s; "
+                                  "nothing was written")
         raise CycletoolsError(f"{reader.path}: no frames could be decoded; nothing was written")
     try:
-        writer.close()
+        writer.close(cut_audio=cut_audio)
     except Exception as exc:
         _discard(tmp)
         raise CycletoolsError(f"{target}: could not finish the video ({first_line(exc)})") from None
@@ -222,8 +230,31 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
     except OSError as exc:  # the finished video is not thrown away
         raise CycletoolsError(f"{final}: could not put the video in place ({first_line(exc)}); "
                               f"it is kept as {tmp}") from None
-    return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, width, height,
-                       writer.audio_mode, partial=interrupted, padded=writer.padded)
+    return final
+
+
+def _ends_early(info: VideoInfo, start: float | None, duration: float | None, writer: VideoWriter) -> str | None:
+    """Why the frames written fall short of what the input promises (a truncated file), or None.
+
+    Short means ending more than two frames before the promised end (so a variable frame rate's
+    last frame, whose length is a guess, does not count); the promise is the container's frame
+    count where it has one, else its duration times the frame rate.
+    """
+    start = start or 0.0
+    whole = not start and duration is None
+    if info.duration is None:
+        short = whole and writer.frames < info.declared_frames
+    else:
+        window_end = info.duration if duration is None else min(info.duration, start + duration)
+        short = writer.end < window_end - 2 / info.fps
+    if not short:
+        return None
+    if whole and info.declared_frames:
+        promise = f"{info.declared_frames} frames"
+    else:
+        promise = f"{window_end - start:.2f} s (about {round((window_end - start) * info.fps)} frames)"
+    return (f"{info.path} ends early: the container promises {promise}, {writer.frames} could be decoded; "
+            f"the output has those {writer.frames}")
 
 
 def _discard(tmp: Path) -> None:
