@@ -32,11 +32,14 @@ def test_no_command_prints_help_and_exits_2(capsys):
     assert "usage: cycletools" in capsys.readouterr().out
 
 
-def test_translate_needs_a_generator():
-    result = run("translate", "x.png")
+def test_translate_needs_a_generator(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")  # inputs are checked first: give a real one
+    result = run("translate", "x.png", cwd=tmp_path)
     assert result.returncode == 2
     assert "name the generator with one of --plugin NAME, --weights FILE or --run DIR" in result.stderr
-    both = run("translate", "x.png", "--run", "r", "--weights", "w.pth")
+    both = run("translate", "x.png", "--run", "r", "--weights", "w.pth", cwd=tmp_path)
     assert both.returncode == 2
 
 

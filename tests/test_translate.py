@@ -313,3 +313,12 @@ def test_unwritable_output_folder_is_refused_before_the_generator_loads(tmp_path
     reason = "read-only file system" if code == "EROFS" else "permission denied"
     assert status == 1
     assert capsys.readouterr().err == f"cycletools: error: {locked / 'in.png'}: cannot write here ({reason})\n"
+
+
+def test_a_generator_that_fails_to_load_leaves_no_output_folder(tmp_path: Path):
+    image = tmp_path / "in.png"
+    random_rgb(8, 8).save(image)
+    result = run_cli("translate", str(image), "--weights", str(tmp_path / "missing.safetensors"), "-o",
+                     str(tmp_path / "new" / "out"), cwd=tmp_path)
+    assert result.returncode == 1 and "weights file not found" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

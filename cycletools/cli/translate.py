@@ -44,10 +44,6 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
             raise CycletoolsError(f"output folder does not exist: {target.parent}")
         return [target]
     folder = Path(output or "translated")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
     targets, used = [], set()
     for path in inputs:
         target, n = folder / path.name, 1
@@ -60,14 +56,27 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
 
 
 def check_targets(inputs: list[Path], targets: list[Path]) -> None:
-    """Before the generator loads: the output folders take files, and not every output is its own input."""
+    """Before the generator loads, creating nothing: the output folder takes files, or can be made; not all in place."""
     from cycletools.errors import CycletoolsError
     from cycletools.utils.atomic import check_writable
 
-    for folder in dict.fromkeys(target.parent for target in targets):
-        check_writable(next(target for target in targets if target.parent == folder))
+    folder = targets[0].parent
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise CycletoolsError(f"cannot create output folder {folder}: {existing} is not a folder")
+    check_writable(targets[0], within=existing)
     if all(source.resolve() == target.resolve() for source, target in zip(inputs, targets)):
         raise CycletoolsError(f"{targets[0]}: refusing to overwrite the input image")
+
+
+def make_folder(folder: Path) -> None:
+    """Create the output folder (and its parents) if needed; one clear error if that fails."""
+    from cycletools.errors import CycletoolsError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
 
 
 def parse_size(value: str | None) -> int | None | str:
@@ -164,6 +173,7 @@ def run_translate(args: argparse.Namespace) -> int:
     targets = plan_outputs(inputs, args.output, single)
     check_targets(inputs, targets)
     translator = load_translator(args)
+    make_folder(targets[0].parent)
 
     done, failed = 0, 0
     bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)

@@ -32,15 +32,19 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def check_writable(target: str | os.PathLike) -> None:
-    """One clear error naming ``target`` unless a file can be created beside it (one is, then removed)."""
+def check_writable(target: str | os.PathLike, within: str | os.PathLike | None = None) -> None:
+    """One clear error naming ``target`` unless a file can be created beside it (one is, then removed).
+
+    ``within``: the folder to try instead, for a target whose folder is still to be made there.
+    """
     from cycletools.errors import CycletoolsError
 
     target = Path(target)
-    if not target.parent.is_dir():
-        raise CycletoolsError(f"output folder does not exist: {target.parent}")
+    folder = Path(within) if within is not None else target.parent
+    if not folder.is_dir():
+        raise CycletoolsError(f"output folder does not exist: {folder}")
     try:
-        tmp = _create_temp(target)
+        tmp = _create_temp(folder / target.name)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise CycletoolsError(f"{target}: cannot write here ({reason})") from None
