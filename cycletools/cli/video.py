@@ -14,7 +14,10 @@ given) and the audio track (copied when the container takes it, re-encoded other
 outputs are H.264 + yuv420p (browser-playable; an odd width or height gets one repeated edge pixel,
 as yuv420p needs even sizes), WebM outputs VP9 + Opus. Frames that fail to decode are replaced by
 the previous good frame and counted. The output is written to a temporary file and renamed into
-place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4.
+place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4. With --start and
+--duration the output starts at 0 and its audio covers the same window; a partial file, or an input
+that ends before what its container promises (a warning says so), keeps only the audio of its frames.
+Exit status: 0 done, 1 nothing written, 3 the input ended early (output kept), 130 interrupted.
 
 --stabilize removes most frame-to-frame flicker (OpenCV DIS optical flow) at some cost in speed.
 With --plugin, each frame is translated at the domain's recommended size (shorter side, e.g. 256)
