@@ -24,6 +24,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
                           cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def refuse_writes_in(folder: Path, monkeypatch, code: int) -> None:
+    """Make creating files in ``folder`` fail as a read-only (EROFS) or locked (EACCES) folder would."""
+    real_open = os.open
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if Path(path).parent == folder and flags & os.O_CREAT:
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+
+
 def cycle_error(trainer, folder: Path, size: int = 32) -> float:
     """Mean |G_B(G_A(x)) - x| over a folder's images at ``size``², on the trainer's device."""
     import numpy as np

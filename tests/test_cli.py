@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import cycletools
 from conftest import run_cli as run
 from cycletools.cli.main import main
@@ -30,11 +32,14 @@ def test_no_command_prints_help_and_exits_2(capsys):
     assert "usage: cycletools" in capsys.readouterr().out
 
 
-def test_translate_needs_a_generator():
-    result = run("translate", "x.png")
+def test_translate_needs_a_generator(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")  # inputs are checked first: give a real one
+    result = run("translate", "x.png", cwd=tmp_path)
     assert result.returncode == 2
     assert "name the generator with one of --plugin NAME, --weights FILE or --run DIR" in result.stderr
-    both = run("translate", "x.png", "--run", "r", "--weights", "w.pth")
+    both = run("translate", "x.png", "--run", "r", "--weights", "w.pth", cwd=tmp_path)
     assert both.returncode == 2
 
 
@@ -53,3 +58,27 @@ def test_fast_recipe_runs_on_cpu(tmp_path, shapes_dataset):
     rows = (tmp_path / "fast" / "losses.csv").read_text().splitlines()[1:]
     assert len(rows) == 2
     assert all(float(v) == float(v) for row in rows for v in row.split(",")[4:])  # no NaN
+
+
+def _into_closed_pipe(*args: str) -> tuple[int, str]:
+    """Run ``cycletools ARGS`` with its stdout a pipe whose reading end is already closed."""
+    process = subprocess.Popen([sys.executable, "-m", "cycletools", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # like `| head -1` after its line, before cycletools has written anything
+    stderr = process.stderr.read()
+    return process.wait(timeout=60), stderr
+
+
+@pytest.mark.parametrize("args", [("plugins",), ("plugins", "--json"), ("--help",), ("weights", "list")])
+def test_output_into_a_closed_pipe_exits_quietly(args):
+    status, stderr = _into_closed_pipe(*args)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    # 128 + SIGPIPE, what a shell reports for tools killed by the pipe (argparse's help ignores the error: 0)
+    assert status == (0 if args == ("--help",) else 141), stderr
+
+
+def test_piped_into_head():
+    result = subprocess.run(f"'{sys.executable}' -m cycletools plugins | head -1", shell=True, capture_output=True,
+                            text=True, timeout=60)
+    assert result.stdout.startswith("NAME") and len(result.stdout.splitlines()) == 1
+    assert "Traceback" not in result.stderr and result.stderr == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import refuse_writes_in, run_cli
 from cycletools.data.images import split_alpha
 from cycletools.pipelines.translator import Translator, pad_to_multiple
 
@@ -248,3 +250,75 @@ def test_animations_keep_frame_count_and_timings(tmp_path: Path, tiny_generator_
             animation.load()
             seen.append(animation.info["duration"])
         assert seen == durations
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_permissions_the_umask_gives(tmp_path: Path, tiny_generator_file: Path, umask: int):
+    image, gif = tmp_path / "in.png", tmp_path / "in.gif"
+    random_rgb(12, 10).save(image)
+    frames = [random_rgb(12, 10, seed=i) for i in range(3)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    kept = tmp_path / "out" / "kept.png"  # an existing target keeps its mode, as when a program rewrites it
+    kept.parent.mkdir()
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    random_rgb(12, 10, seed=9).save(tmp_path / "kept.png")
+    previous = os.umask(umask)
+    try:
+        result = run_cli("translate", str(image), str(gif), str(tmp_path / "kept.png"), "--weights",
+                         str(tiny_generator_file), "-o", str(tmp_path / "out"))
+    finally:
+        os.umask(previous)
+    assert result.returncode == 0, result.stderr
+    for name in ("in.png", "in.gif"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o666 & ~umask, name
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() != b"old"
+
+
+@pytest.mark.parametrize("case", ["missing_input", "no_images", "no_output_folder", "one_file_for_many", "same_file",
+                                  "bad_size"])
+def test_inputs_and_outputs_are_checked_before_the_generator_loads(tmp_path: Path, case: str):
+    image, other, empty = tmp_path / "in.png", tmp_path / "other.png", tmp_path / "empty"
+    random_rgb(8, 8).save(image)
+    random_rgb(8, 8).save(other)
+    empty.mkdir()
+    args, message = {
+        "missing_input": ([str(tmp_path / "nothing.png")], "input not found"),
+        "no_images": ([str(empty)], "no images to translate"),
+        "no_output_folder": ([str(image), "-o", str(tmp_path / "nowhere" / "out.png")], "output folder does not exist"),
+        "one_file_for_many": ([str(image), str(other), "-o", str(tmp_path / "out.png")], "names a file"),
+        "same_file": ([str(image), "-o", str(image)], "refusing to overwrite the input image"),
+        "bad_size": ([str(image), "--size", "3"], "--size takes a number of pixels"),
+    }[case]
+    result = run_cli("translate", *args, "--weights", str(tmp_path / "never-loaded.safetensors"), cwd=tmp_path)
+    assert result.returncode in (1, 2), result.stderr
+    assert message in result.stderr and "never-loaded" not in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("code", ["EROFS", "EACCES"])
+def test_unwritable_output_folder_is_refused_before_the_generator_loads(tmp_path: Path, monkeypatch, capsys,
+                                                                        code: str):
+    import errno
+
+    from cycletools.cli.main import main
+
+    image = tmp_path / "in.png"
+    random_rgb(8, 8).save(image)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, getattr(errno, code))
+    status = main(["translate", str(image), "--weights", str(tmp_path / "never-loaded.safetensors"), "-o",
+                   str(locked)])
+    reason = "read-only file system" if code == "EROFS" else "permission denied"
+    assert status == 1
+    assert capsys.readouterr().err == f"cycletools: error: {locked / 'in.png'}: cannot write here ({reason})\n"
+
+
+def test_a_generator_that_fails_to_load_leaves_no_output_folder(tmp_path: Path):
+    image = tmp_path / "in.png"
+    random_rgb(8, 8).save(image)
+    result = run_cli("translate", str(image), "--weights", str(tmp_path / "missing.safetensors"), "-o",
+                     str(tmp_path / "new" / "out"), cwd=tmp_path)
+    assert result.returncode == 1 and "weights file not found" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

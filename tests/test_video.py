@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, shared_root
-from media_fixtures import frame_times, make_clip
+from conftest import refuse_writes_in, run_cli, shared_root
+from media_fixtures import frame_times, make_clip, stream_spans, undecodable_audio_packets
 
 pytest.importorskip("av", reason="the media extras are not installed")
 from cycletools.media.video import FrameReader, probe  # noqa: E402
@@ -89,9 +90,11 @@ def test_truncated_files(tmp_path: Path, tiny_generator_file: Path):
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 2 // 3])
     result = video(str(cut), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "cut_out.mp4"))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # partial: kept, with a warning
     frames = len(frame_times(tmp_path / "cut_out.mp4"))
     assert 5 < frames < 40 and frames == len(list(FrameReader(cut)))
+    assert (f"cycletools: warning: {cut} ends early: the container promises 1.67 s (about 40 frames), {frames} "
+            f"could be decoded; the output has those {frames}") in result.stderr.splitlines()
 
     mp4 = make_clip(tmp_path / "whole.mp4", frames=20)
     broken = tmp_path / "broken.mp4"
@@ -140,9 +143,10 @@ def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case
         "same_as_input": (good, good, "refusing to overwrite the input video"),
         "bad_suffix": (good, tmp_path / "o.gif", "output must be one of"),
     }[case]
-    result = video(str(source), "--weights", str(tiny_generator_file), "-o", str(output))
+    never_loaded = tmp_path / "never-loaded.safetensors"  # found out only if the generator were loaded first
+    result = video(str(source), "--weights", str(never_loaded), "-o", str(output))
     assert result.returncode == 1, result.stdout
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr and "never-loaded" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -316,3 +320,186 @@ def test_a_model_failure_mid_video_leaves_no_files(tmp_path: Path, tiny_generato
     with pytest.raises(CycletoolsError, match=r"clip.mp4: video processing failed \(RuntimeError: CUDA out of memory"):
         translate_video(FailingTranslator(), clip, target, batch_size=4, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]
+
+
+def test_summary_of_a_slow_run_never_says_zero_frames_per_second(tmp_path: Path, tiny_generator_file: Path,
+                                                                  monkeypatch, capsys):
+    from cycletools.cli.main import main
+    from cycletools.pipelines import video as pipeline
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)
+    out = tmp_path / "out.mp4"
+    slow = pipeline.VideoResult(out, frames=24, corrupt=0, seconds=488.8, width=64, height=48, audio=None)
+    monkeypatch.setattr(pipeline, "translate_video", lambda *args, **kwargs: slow)
+    assert main(["video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out)]) == 0
+    assert "24 frames in 488.8 s (20.4 s/frame)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("frames,seconds,text", [(24, 488.8, "20.4 s/frame"), (3, 2.0, "1.5 frames/s"),
+                                                 (100, 4.0, "25.0 frames/s"), (0, 0.0, "0 frames/s")])
+def test_speed_text(frames: int, seconds: float, text: str):
+    from cycletools.utils.speed import speed_text
+
+    assert speed_text(frames, seconds) == text
+
+
+def test_start_past_the_end_says_so_before_loading_the_generator(tmp_path: Path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)  # 1 s
+    result = video(str(clip), "--weights", str(tmp_path / "never-loaded.safetensors"), "--start", "5",
+                   "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"cycletools: error: --start 5 s is past the end of {clip} (1.00 s long)"
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("code", ["EROFS", "EACCES"])
+def test_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, monkeypatch, capsys, code: str):
+    import errno
+
+    from cycletools.cli.main import main
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio="aac")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, getattr(errno, code))
+    target = locked / "out.mp4"
+    status = main(["video", str(clip), "--weights", str(tmp_path / "never-loaded.safetensors"), "-o", str(target)])
+    stderr = capsys.readouterr().err
+    assert status == 1 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    reason = "read-only file system" if code == "EROFS" else "permission denied"
+    assert stderr == f"cycletools: error: {target}: cannot write here ({reason})\n"
+    assert list(locked.iterdir()) == []
+
+
+def _read_only_mount_works() -> bool:
+    probe_dir = Path("/tmp")
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro tmpfs {probe_dir}"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _read_only_mount_works(), reason="needs unshare and mount (a private read-only tmpfs)")
+@pytest.mark.parametrize("command", ["video", "translate"])
+def test_read_only_filesystem_gets_one_line_naming_the_output(tmp_path: Path, tiny_generator_file: Path,
+                                                             command: str):
+    from PIL import Image
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio="aac")
+    image = tmp_path / "in.png"
+    Image.new("RGB", (16, 12), "teal").save(image)
+    mounted = tmp_path / "ro"
+    mounted.mkdir()
+    target = mounted / ("out.mp4" if command == "video" else "out.png")
+    source = clip if command == "video" else image
+    script = 'mount -t tmpfs -o ro tmpfs "$1" && shift && exec "$@"'
+    started = time.perf_counter()
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(mounted), sys.executable, "-m",
+                             "cycletools", command, str(source), "--weights", str(tiny_generator_file),
+                             "-o", str(target)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"cycletools: error: {target}: cannot write here (read-only file system)\n"
+    assert time.perf_counter() - started < 60
+
+
+def test_a_write_failure_mid_video_names_the_output_and_leaves_no_files(tmp_path: Path, tiny_generator_file: Path,
+                                                                          monkeypatch):
+    import errno
+
+    from cycletools.errors import CycletoolsError
+    from cycletools.media import video as media
+    from cycletools.pipelines.translator import Translator
+    from cycletools.pipelines.video import translate_video
+
+    real_write, real_unlink = media.VideoWriter.write, Path.unlink
+
+    def write(self, image, time):
+        if self.frames == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, image, time)
+
+    def unlink(self, missing_ok=False):  # cleanup where removing fails too must not hide the error
+        real_unlink(self, missing_ok=missing_ok)
+        if self.name.startswith(".out"):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(media.VideoWriter, "write", write)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    clip = make_clip(tmp_path / "clip.mp4", frames=12)
+    target = tmp_path / "out.mp4"
+    with pytest.raises(CycletoolsError, match=rf"^{target}: could not write the video \(No space left on device\)$"):
+        translate_video(Translator.from_file(tiny_generator_file), clip, target, batch_size=2, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "tiny.safetensors"]
+
+
+AUDIO_FRAME = 1024 / 48000  # one AAC frame at 48 kHz: the granularity of audio cuts and of the encoder's priming
+
+
+def assert_audio_matches_video(path: Path, video_span: tuple[float, float]) -> None:
+    """The file's video covers ``video_span`` and its audio the same window, within one audio frame."""
+    spans = stream_spans(path)
+    assert spans["video"] == pytest.approx(video_span, abs=1e-3)
+    assert spans["audio"][0] == pytest.approx(video_span[0], abs=AUDIO_FRAME + 1e-3), spans
+    assert spans["audio"][1] == pytest.approx(video_span[1], abs=AUDIO_FRAME + 1e-3), spans
+
+
+@pytest.mark.parametrize("start,duration", [(1.0, 2.0), (1.5, None), (0.52, 1.0)])
+def test_trimmed_video_and_audio_both_start_at_zero(tmp_path: Path, tiny_generator_file: Path, start, duration):
+    clip = make_clip(tmp_path / "clip.mp4", frames=96, audio="aac")  # 4 s at 24 frames/s
+    out = tmp_path / "trim.mp4"
+    window = ["--start", str(start)] + (["--duration", str(duration)] if duration else [])
+    result = video(str(clip), "--weights", str(tiny_generator_file), "-o", str(out), *window)
+    assert result.returncode == 0, result.stderr
+    last = (start + duration) if duration else 4.0
+    frames = len(frame_times(out))
+    assert frames == math.ceil(last * 24 - 1e-6) - math.ceil(start * 24 - 1e-6)
+    assert_audio_matches_video(out, (0.0, frames / 24))
+
+
+class _InterruptedTranslator:
+    """Translates ``batches`` batches, then presses Ctrl-C (SIGINT to this process)."""
+
+    def __init__(self, weights: Path, batches: int):
+        from cycletools.pipelines.translator import Translator
+
+        self.inner, self.batches = Translator.from_file(weights), batches
+
+    def translate_frames(self, frames):
+        self.batches -= 1
+        if self.batches == 0:
+            signal.raise_signal(signal.SIGINT)
+        return self.inner.translate_frames(frames)
+
+
+@pytest.mark.parametrize("start", [None, 0.5], ids=["copied", "re-encoded"])
+def test_ctrl_c_partial_file_keeps_only_the_audio_of_its_frames(tmp_path: Path, tiny_generator_file: Path, start):
+    from cycletools.pipelines.video import translate_video
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=96, audio="aac")
+    result = translate_video(_InterruptedTranslator(tiny_generator_file, 3), clip, tmp_path / "out.mp4",
+                             batch_size=4, start=start, progress=False)
+    assert result.partial and result.output == tmp_path / "out.partial.mp4"
+    assert 8 <= result.frames < 40 and len(frame_times(result.output)) == result.frames
+    assert ("copied" in result.audio) == (start is None)
+    assert_audio_matches_video(result.output, (0.0, result.frames / 24))
+
+
+def test_truncated_mp4_with_its_index_in_front_is_kept_with_a_warning(tmp_path: Path, tiny_generator_file: Path):
+    whole = make_clip(tmp_path / "whole.mp4", frames=120, audio="aac", container_options={"movflags": "faststart"})
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])  # the index says 120 frames; the data stops early
+    out = tmp_path / "out.mp4"
+    result = video(str(cut), "--weights", str(tiny_generator_file), "-o", str(out))
+    assert result.returncode == 3, result.stderr  # partial
+    frames = len(frame_times(out))
+    assert 10 < frames < 120
+    warning = [line for line in result.stderr.splitlines() if line.startswith("cycletools:")]
+    assert warning == [f"cycletools: warning: {cut} ends early: the container promises 120 frames, {frames} "
+                       f"could be decoded; the output has those {frames}"]
+    assert "Traceback" not in result.stderr and f"{frames} frames in" in result.stdout
+    assert undecodable_audio_packets(out) == 0
+    spans = stream_spans(out)
+    assert spans["video"] == pytest.approx((0.0, frames / 24), abs=1e-3)
+    assert spans["audio"][1] <= frames / 24 + AUDIO_FRAME + 1e-3

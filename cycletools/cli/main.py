@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -44,7 +45,29 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"cycletools: warning: {message}", file=sys.stderr if file is None else file)
 
 
+BROKEN_PIPE = 141  # 128 + SIGPIPE: the status a shell reports for a tool whose reader went away
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; output piped into a reader that stops early (``| head -1``) ends it quietly."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: what is still buffered cannot fail again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -44,10 +44,6 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
             raise CycletoolsError(f"output folder does not exist: {target.parent}")
         return [target]
     folder = Path(output or "translated")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
     targets, used = [], set()
     for path in inputs:
         target, n = folder / path.name, 1
@@ -57,6 +53,30 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
         used.add(target)
         targets.append(target)
     return targets
+
+
+def check_targets(inputs: list[Path], targets: list[Path]) -> None:
+    """Before the generator loads, creating nothing: the output folder takes files, or can be made; not all in place."""
+    from cycletools.errors import CycletoolsError
+    from cycletools.utils.atomic import check_writable
+
+    folder = targets[0].parent
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        raise CycletoolsError(f"cannot create output folder {folder}: {existing} is not a folder")
+    check_writable(targets[0], within=existing)
+    if all(source.resolve() == target.resolve() for source, target in zip(inputs, targets)):
+        raise CycletoolsError(f"{targets[0]}: refusing to overwrite the input image")
+
+
+def make_folder(folder: Path) -> None:
+    """Create the output folder (and its parents) if needed; one clear error if that fails."""
+    from cycletools.errors import CycletoolsError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
 
 
 def translate_file(translator, source: Path, target: Path) -> None:
@@ -83,12 +103,14 @@ def run_translate(args: argparse.Namespace) -> int:
     from cycletools.data.images import expand_inputs
     from cycletools.errors import CycletoolsError
 
-    translator = translator_from_args(args)
     inputs, skipped = expand_inputs(args.inputs)
     if not inputs:
         raise CycletoolsError("no images to translate" + (f" ({skipped} non-image files skipped)" if skipped else ""))
     single = len(inputs) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     targets = plan_outputs(inputs, args.output, single)
+    check_targets(inputs, targets)
+    translator = translator_from_args(args)
+    make_folder(targets[0].parent)
 
     done, failed = 0, 0
     bar = tqdm(list(zip(inputs, targets)), unit="img", disable=len(inputs) < 2, dynamic_ncols=True)

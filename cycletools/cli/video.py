@@ -14,7 +14,10 @@ given) and the audio track (copied when the container takes it, re-encoded other
 outputs are H.264 + yuv420p (browser-playable; an odd width or height gets one repeated edge pixel,
 as yuv420p needs even sizes), WebM outputs VP9 + Opus. Frames that fail to decode are replaced by
 the previous good frame and counted. The output is written to a temporary file and renamed into
-place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4.
+place when complete; Ctrl-C keeps the frames done so far as NAME.partial.mp4. With --start and
+--duration the output starts at 0 and its audio covers the same window; a partial file, or an input
+that ends before what its container promises (a warning says so), keeps only the audio of its frames.
+Exit status: 0 done, 1 nothing written, 3 the input ended early (output kept), 130 interrupted.
 
 --stabilize removes most frame-to-frame flicker (OpenCV DIS optical flow) at some cost in speed.
 With --plugin, each frame is translated at the domain's recommended size (shorter side, e.g. 256)
@@ -47,16 +50,20 @@ def add_parser(commands) -> None:
 def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
     from cycletools.errors import UsageError
-    from cycletools.pipelines.video import default_output, translate_video
+    from cycletools.pipelines.video import check_video_job, default_output, translate_video
+    from cycletools.utils.speed import speed_text
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if (args.start is not None and args.start < 0) or (args.duration is not None and args.duration <= 0):
         raise UsageError("--start must be >= 0 and --duration > 0")
-    translator = translator_from_args(args)
+    if args.frame_size is not None and args.frame_size < 2:
+        raise UsageError("--frame-size must be at least 2 pixels")
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction)
     target = Path(args.output) if args.output else default_output(source, label)
+    check_video_job(source, target, args.frame_size, args.scale, args.start)  # before the model loads (seconds)
+    translator = translator_from_args(args)
     result = translate_video(translator, source, target, batch_size=args.batch_size, size=args.frame_size,
                              scale=args.scale, start=args.start, duration=args.duration,
                              side_by_side=args.side_by_side, stabilize=args.stabilize)
@@ -67,10 +74,13 @@ def run_video(args: argparse.Namespace) -> int:
         notes.append(f"{result.corrupt} undecodable frame(s) replaced by the previous one")
     if result.padded:
         notes.append("odd size padded by one pixel for H.264")
-    summary = (f"{result.frames} frames in {result.seconds:.1f} s ({result.frames_per_second:.1f} frames/s), "
+    summary = (f"{result.frames} frames in {result.seconds:.1f} s ({speed_text(result.frames, result.seconds)}), "
                f"{result.width}x{result.height} → {result.output}" + (f"; {'; '.join(notes)}" if notes else ""))
     if result.partial:
         print(f"interrupted: kept {summary} (partial)", file=sys.stderr)
         return 130
     print(summary)
+    if result.ends_early:
+        print(f"cycletools: warning: {result.ends_early}", file=sys.stderr)
+        return 3
     return 0

@@ -34,6 +34,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
     from cycletools.errors import UsageError
     from cycletools.pipelines.live import LiveSession
+    from cycletools.utils.speed import speed_text
 
     if args.no_window and not args.record:
         raise UsageError("--no-window without --record would show and save nothing")
@@ -43,7 +44,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                           max_frames=args.max_frames, switch=_domain_switcher(translator, args))
     result = session.run()
     where = f" → {result.recorded}" if result.recorded else ""
-    print(f"{result.frames} frames in {result.seconds:.1f} s ({result.frames_per_second:.1f} frames/s){where}")
+    print(f"{result.frames} frames in {result.seconds:.1f} s ({speed_text(result.frames, result.seconds)}){where}")
     return 0
 
 

@@ -168,6 +168,10 @@ class VideoWriter:
     so the output keeps the exact frame rate, and a variable frame rate's timing. Audio is copied packet for packet when
     the output container takes the codec, otherwise re-encoded (AAC in MP4, Opus in WebM).
     H.264 in yuv420p needs even sizes: an odd width or height is padded by one repeated edge pixel.
+
+    A window of the source (``audio_start`` > 0 or an ``audio_duration``) starts at 0: its first
+    frame is moved there and the audio is cut to the frames written, as it is with
+    ``close(cut_audio=True)`` when the frames stop early (Ctrl-C, a truncated file).
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, audio_from: str | Path | None = None,
@@ -197,10 +201,12 @@ class VideoWriter:
                                else {"crf": str(crf + 14), "b:v": "0", "row-mt": "1", "deadline": "realtime",
                                      "cpu-used": "8"})
         self.padded = (self.stream.width, self.stream.height) != (width, height)
-        self._audio = _AudioCopier(self.container, audio_from, audio_start, audio_duration, self.webm) \
-            if audio_from else None
+        self.trimmed = bool(audio_start) or audio_duration is not None
+        self._audio = _AudioCopier(self.container, audio_from, self.trimmed, self.webm) if audio_from else None
         self._last_pts = -1
         self.frames = 0
+        self.origin: float | None = None  # source time written at 0: the first frame's when trimmed, else 0
+        self.end = 0.0                    # source time where the frames written end
 
     def write(self, image: np.ndarray, time: float) -> None:
         av = _av()
@@ -208,6 +214,10 @@ class VideoWriter:
             image = np.pad(image, ((0, self.stream.height - image.shape[0]), (0, self.stream.width - image.shape[1]),
                                    (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if self.origin is None:
+            self.origin = time if self.trimmed else 0.0
+        self.end = max(self.end, time + 1 / self.fps)
+        time -= self.origin
         index = round(time * self.fps)
         if abs(time - index / self.fps) <= self._snap:  # on the frame grid, up to the source's rounding
             pts = int(index * self._frame_ticks)
@@ -220,11 +230,13 @@ class VideoWriter:
             self.container.mux(packet)
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, cut_audio: bool = False) -> None:
+        """Finish the file; ``cut_audio``: end the audio where the frames written end (they stopped early)."""
         for packet in self.stream.encode():
             self.container.mux(packet)
         if self._audio is not None:
-            self._audio.finish()
+            start = self.origin or 0.0
+            self._audio.finish(start, self.end if cut_audio or self.trimmed else None)
         self.container.close()
 
     @property
@@ -233,22 +245,27 @@ class VideoWriter:
 
 
 class _AudioCopier:
-    """Moves the first audio stream of a source file into the output: copied, or re-encoded."""
+    """Moves the first audio stream of a source file into the output: copied, or re-encoded.
+
+    Times are seconds from the start of the source's video stream, as the frames' are, so the
+    audio keeps its place beside the video. Damaged packets (a file cut off mid-packet) are left out.
+    """
 
     COPYABLE = {False: {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"}, True: {"opus", "vorbis"}}
 
-    def __init__(self, output, source: str | Path, start: float, duration: float | None, webm: bool):
+    def __init__(self, output, source: str | Path, trimmed: bool, webm: bool):
         av = _av()
         self.source = av.open(str(source))
         self.input = self.source.streams.audio[0] if self.source.streams.audio else None
-        self.start, self.end = start, None if duration is None else start + duration
+        video = self.source.streams.video[0] if self.source.streams.video else None
+        self.video_start = float(video.start_time * video.time_base) if video and video.start_time else 0.0
         self.mux = output.mux
         self.mode = None
         if self.input is None:
             return
         name = self.input.codec_context.name
-        can_copy = name in self.COPYABLE[webm] and start == 0 and duration is None
-        if can_copy:
+        self.copy = name in self.COPYABLE[webm] and not trimmed
+        if self.copy:
             self.output = output.add_stream_from_template(self.input)
             self.mode = f"copied ({name})"
         else:
@@ -260,42 +277,85 @@ class _AudioCopier:
             self.resampler = av.AudioResampler(format=self.output.format.name, layout=self.output.layout.name,
                                                rate=rate)
             self.mode = f"re-encoded ({name} → {codec.removeprefix('lib')})"
-        self.copy = can_copy
 
-    def finish(self) -> None:
+    def finish(self, start: float, end: float | None) -> None:
+        """Write the audio from ``start`` (at time 0 in the output) to ``end`` (None: to its end)."""
         av = _av()
         if self.input is None:
             self.source.close()
             return
         try:
             if self.copy:
-                for packet in self.source.demux(self.input):
-                    if packet.dts is None:
-                        continue
-                    packet.stream = self.output
-                    self.mux(packet)
+                self._copy(end)
             else:
-                self._reencode(av)
+                self._reencode(av, start, end)
         finally:
             self.source.close()
 
-    def _reencode(self, av) -> None:
-        if self.start:
-            self.source.seek(int(self.start * 1_000_000), backward=True)
-        first = self.input.start_time or 0
-        for frame in self.source.decode(self.input):
-            if frame.pts is not None:
-                time = float((frame.pts - first) * self.input.time_base)
-                if time < self.start - 0.05:
-                    continue
-                if self.end is not None and time >= self.end:
+    def _time(self, pts: int) -> float:
+        return float(pts * self.input.time_base) - self.video_start
+
+    def _copy(self, end: float | None) -> None:
+        shift = round(self.video_start / self.input.time_base)
+        for packet in self.source.demux(self.input):
+            if packet.dts is None or packet.is_corrupt:
+                continue
+            if end is not None and packet.pts is not None and self._time(packet.pts) >= end - 1e-6:
+                break
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts -= shift
+            packet.stream = self.output
+            self.mux(packet)
+
+    def _reencode(self, av, start: float, end: float | None) -> None:
+        if start:
+            self.source.seek(int((self.video_start + start) * 1_000_000), backward=True)
+        for frame in self._decoded(av):
+            time = self._time(frame.pts) if frame.pts is not None else None
+            if time is not None:
+                if end is not None and time >= end - 1e-6:
                     break
+                frame = _clip_samples(av, frame, time, start, end)
+                if frame is None:
+                    continue
             frame.pts = None
-            for resampled in self.resampler.resample(frame):
-                for packet in self.output.encode(resampled):
-                    self.mux(packet)
-        for resampled in self.resampler.resample(None):
-            for packet in self.output.encode(resampled):
-                self.mux(packet)
+            self._encode(self.resampler.resample(frame))
+        self._encode(self.resampler.resample(None))
         for packet in self.output.encode(None):
             self.mux(packet)
+
+    def _decoded(self, av):
+        """The source's audio frames, leaving out packets that are damaged or fail to decode."""
+        for packet in self.source.demux(self.input):
+            if packet.is_corrupt:
+                continue
+            try:
+                yield from packet.decode()
+            except av.FFmpegError:
+                continue
+
+    def _encode(self, frames) -> None:
+        for frame in frames:
+            for packet in self.output.encode(frame):
+                self.mux(packet)
+
+
+def _clip_samples(av, frame, time: float, start: float, end: float | None):
+    """``frame`` (starting at ``time`` s) cut to the samples inside [start, end); None if none are."""
+    rate, count = frame.sample_rate, frame.samples
+    first = max(0, round((start - time) * rate))
+    last = count if end is None else min(count, round((end - time) * rate))
+    if last <= first:
+        return None
+    if (first, last) == (0, count):
+        return frame
+    samples = frame.to_ndarray()
+    if frame.format.is_planar:
+        samples = samples[:, first:last]
+    else:
+        channels = len(frame.layout.channels)
+        samples = samples[:, first * channels:last * channels]
+    clipped = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format=frame.format.name,
+                                         layout=frame.layout.name)
+    clipped.sample_rate = rate
+    return clipped

@@ -19,9 +19,10 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, even, probe
 from cycletools.pipelines.translator import Translator
+from cycletools.utils.atomic import check_writable
 from cycletools.utils.interrupts import StopRequest
 
 _END = object()  # no more frames: the decoder finished, or the loop was told to stop
@@ -39,6 +40,7 @@ class VideoResult:
     audio: str | None
     partial: bool = False
     padded: bool = False
+    ends_early: str | None = None  # the input gave fewer frames than it promises (a truncated file): why
 
     @property
     def frames_per_second(self) -> float:
@@ -64,6 +66,22 @@ def default_output(source: Path, label: str) -> Path:
     return source.with_name(f"{source.stem}_{label}.mp4")
 
 
+def check_video_job(source: str | Path, target: str | Path, size: int | None = None, scale: float | None = None,
+                    start: float | None = None) -> VideoInfo:
+    """Everything checkable before a model loads or a frame decodes, each with one clear error; the input's info."""
+    source, target = Path(source), Path(target)
+    info = probe(source)
+    if target.suffix.lower() not in VIDEO_SUFFIXES:
+        raise CycletoolsError(f"{target}: output must be one of {', '.join(sorted(VIDEO_SUFFIXES))}")
+    if target.resolve() == source.resolve():
+        raise CycletoolsError(f"{target}: refusing to overwrite the input video")
+    check_writable(target)
+    output_size(info, size, scale)
+    if start and info.duration is not None and start >= info.duration:
+        raise CycletoolsError(f"--start {start:g} s is past the end of {source} ({info.duration:.2f} s long)")
+    return info
+
+
 def translate_video(translator: Translator, source: str | Path, target: str | Path, batch_size: int = 4,
                     size: int | None = None, scale: float | None = None, start: float | None = None,
                     duration: float | None = None, side_by_side: bool = False, progress: bool = True,
@@ -74,13 +92,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
     the input's optical flow, which removes most frame-to-frame flicker.
     """
     source, target = Path(source), Path(target)
-    info = probe(source)
-    if target.suffix.lower() not in VIDEO_SUFFIXES:
-        raise CycletoolsError(f"{target}: output must be one of {', '.join(sorted(VIDEO_SUFFIXES))}")
-    if target.resolve() == source.resolve():
-        raise CycletoolsError(f"{target}: refusing to overwrite the input video")
-    if not target.parent.is_dir():
-        raise CycletoolsError(f"output folder does not exist: {target.parent}")
+    info = check_video_job(source, target, size, scale, start)
     width, height = output_size(info, size, scale)
     stabilizer = None
     if stabilize is not None:
@@ -92,11 +104,9 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
     try:
         writer = VideoWriter(tmp, out_width, height, info.fps, audio_from=source if info.has_audio else None,
                              audio_start=start or 0.0, audio_duration=duration, time_base=info.time_base)
-    except PermissionError:
-        raise CycletoolsError(f"{target}: cannot write here (permission denied)") from None
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise CycletoolsError(f"{target}: cannot create the output ({exc})") from None
+        _discard(tmp)
+        raise CycletoolsError(f"{target}: cannot create the output ({first_line(exc)})") from None
 
     reader = FrameReader(source, start, duration)
     expected = _expected_frames(info, start, duration)
@@ -129,6 +139,10 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                     output = stabilizer(original, output)
                 frame = np.concatenate([original, output], axis=1) if side_by_side else output
                 writer.write(frame, stamp)
+        except OSError as exc:  # the disk, not the input: name the output
+            reason = exc.strerror or first_line(exc)
+            errors.append(CycletoolsError(f"{target}: could not write the video ({reason})"))
+            stop.set()
         except BaseException as exc:
             errors.append(exc)
             stop.set()
@@ -178,35 +192,77 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                 writer.close()
             except Exception:
                 pass
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
             error = errors[0]
             if isinstance(error, CycletoolsError):
                 raise error
             raise CycletoolsError(f"{source}: video processing failed ({type(error).__name__}: {error})") from None
-        return _finalise(writer, tmp, target, reader, started, interrupted, width, height)
+        short = None if interrupted else _ends_early(info, start, duration, writer)
+        final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None)
+        return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, width, height,
+                           writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short)
 
 
-def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, started: float,
-              interrupted: bool, width: int, height: int) -> VideoResult:
+def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, interrupted: bool,
+              cut_audio: bool) -> Path:
+    """Close the output and move it into place (``NAME.partial.EXT`` after Ctrl-C); where it went."""
     if writer.frames == 0:
         try:
             writer.close()
         except Exception:
             pass  # nothing was encoded: the empty file is discarded anyway
         finally:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
         if interrupted:
             raise KeyboardInterrupt
+        if reader.start:
+            raise CycletoolsError(f"{reader.path}: no frame at or after --start {reader.start:g} s; "
+                                  "nothing was written")
         raise CycletoolsError(f"{reader.path}: no frames could be decoded; nothing was written")
     try:
-        writer.close()
+        writer.close(cut_audio=cut_audio)
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise CycletoolsError(f"{target}: could not finish the video ({exc})") from None
+        _discard(tmp)
+        raise CycletoolsError(f"{target}: could not finish the video ({first_line(exc)})") from None
     final = target.with_name(f"{target.stem}.partial{target.suffix}") if interrupted else target
-    os.replace(tmp, final)
-    return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, width, height,
-                       writer.audio_mode, partial=interrupted, padded=writer.padded)
+    try:
+        os.replace(tmp, final)
+    except OSError as exc:  # the finished video is not thrown away
+        raise CycletoolsError(f"{final}: could not put the video in place ({first_line(exc)}); "
+                              f"it is kept as {tmp}") from None
+    return final
+
+
+def _ends_early(info: VideoInfo, start: float | None, duration: float | None, writer: VideoWriter) -> str | None:
+    """Why the frames written fall short of what the input promises (a truncated file), or None.
+
+    Short means ending more than two frames before the promised end (so a variable frame rate's
+    last frame, whose length is a guess, does not count); the promise is the container's frame
+    count where it has one, else its duration times the frame rate.
+    """
+    start = start or 0.0
+    whole = not start and duration is None
+    if info.duration is None:
+        short = whole and writer.frames < info.declared_frames
+    else:
+        window_end = info.duration if duration is None else min(info.duration, start + duration)
+        short = writer.end < window_end - 2 / info.fps
+    if not short:
+        return None
+    if whole and info.declared_frames:
+        promise = f"{info.declared_frames} frames"
+    else:
+        promise = f"{window_end - start:.2f} s (about {round((window_end - start) * info.fps)} frames)"
+    return (f"{info.path} ends early: the container promises {promise}, {writer.frames} could be decoded; "
+            f"the output has those {writer.frames}")
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file if it is there; a failure to (a read-only disk) must not hide the real error."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _expected_frames(info: VideoInfo, start: float | None, duration: float | None) -> int | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -14,21 +15,61 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it over ``target`` only on success.
 
     The temporary file keeps ``target``'s suffix (so format-by-extension writers work),
-    is flushed to disk before the rename, and is removed if the body raises.
+    is flushed to disk before the rename, and is removed if the body raises. The result has
+    the permissions any program would give it: the umask's for a new file, the old file's
+    for one it replaces.
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        _keep_mode(target, tmp)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
+        with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def check_writable(target: str | os.PathLike, within: str | os.PathLike | None = None) -> None:
+    """One clear error naming ``target`` unless a file can be created beside it (one is, then removed).
+
+    ``within``: the folder to try instead, for a target whose folder is still to be made there.
+    """
+    from cycletools.errors import CycletoolsError
+
+    target = Path(target)
+    folder = Path(within) if within is not None else target.parent
+    if not folder.is_dir():
+        raise CycletoolsError(f"output folder does not exist: {folder}")
+    try:
+        tmp = _create_temp(folder / target.name)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise CycletoolsError(f"{target}: cannot write here ({reason})") from None
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
+def _create_temp(target: Path) -> Path:
+    """A new empty file beside ``target``, created with mode 0666 less the umask (mkstemp gives 0600)."""
+    while True:
+        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def _keep_mode(target: Path, tmp: Path) -> None:
+    """Give ``tmp`` the permissions of the file it is about to replace, if there is one."""
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, mode)
 
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
