@@ -31,10 +31,12 @@ def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, 
 
 def working_size(value: str) -> int | None | str:
     """``native`` → None, ``auto`` (the default: the domain's size, else native), else pixels (at least 8)."""
+    from cycletools.errors import UsageError
+
     if value in ("native", "auto"):
         return None if value == "native" else value
     if not value.isdigit() or int(value) < 8:
-        raise argparse.ArgumentTypeError(f"takes a number of pixels (at least 8) or 'native', not {value!r}")
+        raise UsageError(f"--working-size takes a number of pixels (at least 8) or 'native', not {value!r}")
     return int(value)
 
 
@@ -48,7 +50,7 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                         help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
     parser.add_argument("--download", action="store_true",
                         help="with --plugin: download the domain's weights if they are not here yet")
-    parser.add_argument("--working-size", metavar="N|native", type=working_size, default="auto",
+    parser.add_argument("--working-size", metavar="N|native", default="auto",
                         help="translate with the shorter side scaled to N pixels, then scale back to the input's "
                              "size (default: the domain's recommended size with --plugin, else native); what the "
                              "generator is given is bounded (8192 pixels a side, 16.8 megapixels)")
@@ -82,6 +84,7 @@ def translator_from_args(args: argparse.Namespace):
     from cycletools.resolver import get_generator
     from cycletools.utils.devices import set_threads
 
+    size = working_size(args.working_size)  # checked before anything loads: one line, not a usage dump
     set_threads(args.threads)
     if args.backend == "compile":
         print("compiling the generator with torch.compile: the first frames wait for it (cached for later runs)",
@@ -89,4 +92,4 @@ def translator_from_args(args: argparse.Namespace):
     loaded = get_generator(args.plugin, **generator_options(args))
     if loaded.notice and args.variant == "auto":
         print(loaded.notice, file=sys.stderr)
-    return Translator.from_loaded(loaded, args.working_size)
+    return Translator.from_loaded(loaded, size)

@@ -20,11 +20,11 @@ are still translated. Exit status: 0 all done, 1 nothing translated, 3 some file
 def add_parser(commands) -> None:
     parser = commands.add_parser("translate", help="translate images with a trained generator",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from cycletools.cli.options import add_generator_options, add_renamed, working_size
+    from cycletools.cli.options import add_generator_options, add_renamed
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
     add_generator_options(parser)
-    add_renamed(parser, "--size", "--working-size", dest="working_size", type=working_size)
+    add_renamed(parser, "--size", "--working-size", dest="working_size")
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
     parser.set_defaults(handler=run_translate)
