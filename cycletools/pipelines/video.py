@@ -20,10 +20,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cycletools.errors import CycletoolsError, first_line
-from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, even, probe
+from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, probe
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.atomic import check_writable
 from cycletools.utils.interrupts import StopRequest
+from cycletools.utils.sizes import scaled, shorter_side_to
 
 _END = object()  # no more frames: the decoder finished, or the loop was told to stop
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
@@ -48,18 +49,16 @@ class VideoResult:
 
 
 def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple[int, int]:
-    """The frame size to translate and write: the input's, or resized by --size / --scale (even)."""
+    """The frame size to translate and write: the input's, or resized by --frame-size / --scale (even)."""
     if size is not None and scale is not None:
-        raise CycletoolsError("give --size or --scale, not both")
+        raise CycletoolsError("give --frame-size or --scale, not both")
     if size is not None:
-        factor = size / min(info.width, info.height)
-    elif scale is not None:
+        return shorter_side_to(info.width, info.height, size, even=True)
+    if scale is not None:
         if scale <= 0:
             raise CycletoolsError("--scale must be positive")
-        factor = scale
-    else:
-        return info.width, info.height
-    return even(max(2, round(info.width * factor))), even(max(2, round(info.height * factor)))
+        return scaled(info.width, info.height, scale, even=True)
+    return info.width, info.height
 
 
 def default_output(source: Path, label: str) -> Path:
