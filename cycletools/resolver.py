@@ -59,11 +59,13 @@ class LoadedGenerator:
 def get_generator(domain: str | None = None, *, weights: str | os.PathLike | None = None,
                   run: str | os.PathLike | None = None, direction: str = "a2b", variant: str = "auto",
                   backend: str = "torch", device: "str | torch.device | None" = None, precision: str = "auto",
-                  download: bool = False, registry: "Registry | None" = None) -> LoadedGenerator:
+                  download: bool = False, registry: "Registry | None" = None,
+                  calibrate: str | os.PathLike | None = None) -> LoadedGenerator:
     """Load the generator that ``domain``, ``weights`` or ``run`` names (``weights`` may go with ``domain``).
 
     ``variant`` (domains only): ``auto`` takes the fast student on the CPU when it is here, the full
-    generator otherwise, and the fast one wherever it is the only one here.
+    generator otherwise, and the fast one wherever it is the only one here. ``precision="int8"``
+    (ONNX Runtime only) quantises the export, calibrated on the images in ``calibrate``.
     """
     import torch
 
@@ -79,10 +81,14 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
         if value not in allowed:
             raise CycletoolsError(f"{label} must be one of {', '.join(allowed)}, not {value!r}")
     registry = registry or get_registry()
+    int8 = precision == "int8"
+    if int8 and (backend != "onnxruntime" or calibrate is None):
+        raise UsageError("int8 runs on the onnxruntime backend and needs calibration images: --backend onnxruntime "
+                         "--precision int8 --calibrate DIR (a folder of the domain's input side, e.g. DATA/trainA)")
     if backend == "onnxruntime":
-        device = _onnx_device(device, precision)
+        device = _onnx_device(device, "fp32" if int8 else precision)
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    precision = resolve_precision(precision, device)
+    precision = "int8" if int8 else resolve_precision(precision, device)
     spec, notice = None, None
     if domain is not None:
         spec = registry.domain(domain)
@@ -98,7 +104,7 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
         path, origin, variant = Path(weights), "file", "full"
     module, config = load_generator(path, registry)
     if backend == "onnxruntime":
-        module = _onnx_session(module, config, path)
+        module = _onnx_session(module, config, path, calibrate if int8 else None)
     metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
     return LoadedGenerator(module, config, path, origin, device, precision, backend, spec, variant, notice, metadata)
 
@@ -134,8 +140,9 @@ def _onnx_device(device, precision: str) -> str:
     return "cpu"
 
 
-def _onnx_session(generator, config: dict[str, Any], source: Path):
-    """An ONNX Runtime session of ``generator``: exported once per weights file and config, then cached."""
+def _onnx_session(generator, config: dict[str, Any], source: Path, calibrate=None):
+    """An ONNX Runtime session of ``generator``: exported once per weights file and config (and quantised
+    once per calibration set for int8), then cached."""
     import hashlib
     import json
 
@@ -150,4 +157,11 @@ def _onnx_session(generator, config: dict[str, Any], source: Path):
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         export_generator(generator, path, "onnx", size=256, dynamic=True)
+    if calibrate is not None:
+        from cycletools.quantize import calibration_inputs, calibration_key, quantize_onnx
+
+        quantized = path.with_name(f"{key}.int8-{calibration_key(calibrate)}.onnx")
+        if not quantized.is_file():
+            quantize_onnx(path, quantized, calibration_inputs(calibrate))
+        path = quantized
     return OnnxGenerator(path, threads=torch.get_num_threads())  # --threads, or the physical cores

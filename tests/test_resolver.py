@@ -189,11 +189,12 @@ def test_webcam_domain_switching_keeps_backend_variant_and_precision(home: Path,
     original = resolver.get_generator
     monkeypatch.setattr(resolver, "get_generator", lambda *a, **k: calls.append((a, k)) or original(*a, **k))
     args = argparse.Namespace(plugin="horse2zebra", weights=None, run=None, direction="a2b", download=False,
-                              device="cpu", precision="fp32", variant="full", backend="torch")
+                              device="cpu", precision="fp32", variant="full", backend="torch", calibrate=None)
     switch = _domain_switcher(None, args)
     switched = switch(1)
     assert switched.domain.name == "zebra2horse"
-    assert calls[-1][1] == {"device": "cpu", "precision": "fp32", "backend": "torch", "variant": "full"}
+    assert calls[-1][1] == {"device": "cpu", "precision": "fp32", "backend": "torch", "variant": "full",
+                            "calibrate": None}
 
 
 @pytest.mark.slow

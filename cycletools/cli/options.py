@@ -59,9 +59,14 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", default=None,
                         help="CPU threads for the generator, PyTorch's or ONNX Runtime's (default: the physical "
                              "cores)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
                         help="compute precision: auto is fp32 on the CPU, fp16 on CUDA; bf16 roughly halves "
-                             "CPU time on CPUs with bf16 support, within a few grey levels of fp32")
+                             "CPU time on CPUs with native bf16 (AVX512-BF16, AMX) and is slower elsewhere; int8 "
+                             "(--backend onnxruntime --calibrate DIR) quantises the convolutions, calibrated on "
+                             "DIR's images, cached")
+    parser.add_argument("--calibrate", metavar="DIR", default=None,
+                        help="with --precision int8: images of the domain's input side (e.g. DATA/trainA), "
+                             "32 of them calibrate the quantisation")
     parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
                         help="with --plugin: the full generator or its compact fast student; auto takes the "
                              "fast one on the CPU when it is here (default: auto)")
@@ -75,7 +80,8 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
 def generator_options(args: argparse.Namespace) -> dict:
     """``get_generator``'s keyword arguments from the parsed flags (a domain is given separately)."""
     return {"weights": args.weights, "run": args.run, "direction": args.direction, "download": args.download,
-            "device": args.device, "precision": args.precision, "variant": args.variant, "backend": args.backend}
+            "device": args.device, "precision": args.precision, "variant": args.variant, "backend": args.backend,
+            "calibrate": args.calibrate}
 
 
 def translator_from_args(args: argparse.Namespace):

@@ -61,7 +61,7 @@ def _domain_switcher(translator, args):
     if len(names) < 2:
         return None
     options = {key: value for key, value in generator_options(args).items()
-               if key in ("device", "precision", "backend", "variant")}
+               if key in ("device", "precision", "backend", "variant", "calibrate")}
     cache = TranslatorCache(**options)
     if translator is not None and args.plugin in names and not args.weights:
         cache.seed(args.plugin, translator)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MULTIPLE = 4     # two stride-2 downsamplings
 MIN_SIDE = 8     # the residual blocks' reflection padding needs at least 2x2 after downsampling
-AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}  # int8: inside ONNX Runtime
 
 
 def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE, minimum: int = MIN_SIDE) -> torch.Tensor:
@@ -90,7 +90,7 @@ class Translator:
 
             self.compiled = CompiledGenerator(self.generator, self.device)
         self._largest_batch: dict[tuple[int, ...], int] = {}  # compiled: frame shape → largest batch seen
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = precision if precision == "int8" else resolve_precision(precision, self.device)
         if working_size is not None and working_size < MIN_SIDE:
             raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
         self.working_size = working_size
