@@ -1,20 +1,24 @@
 """Speed of each generator family on this machine: MACs, parameters, CPU frames/s (PyTorch, torch.compile, ONNX Runtime).
 
     python benchmarks/generators.py [--size 256] [--frames 24] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
+                                    [--calibrate ../shared/datasets/horse2zebra/trainA]
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
 horse→zebra generator when --reference is given), the "medium" student (the bundled
 weights/horse2zebra.fast.safetensors when present) and the "tiny" student: model-only frames/s at
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
-Runtime (same process, batch 1), and `translate_video` end to end on a synthetic clip with the
-fastest of the three. One JSON line per generator.
+Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
+openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
+end on a synthetic clip with the fastest of PyTorch, torch.compile and ONNX Runtime. One JSON line
+per generator, naming the CPU and the kernels PyTorch uses (ATEN_CPU_CAPABILITY=avx2 forces AVX2;
+ONNX Runtime and OpenVINO pick their own).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import platform
 import tempfile
 import time
 from fractions import Fraction
@@ -30,6 +34,8 @@ from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.mobile import MobileResnetGenerator
 from cycletools.pipelines.translator import Translator
 from cycletools.pipelines.video import translate_video
+from cycletools.quantize import calibration_inputs, quantize_onnx
+from cycletools.utils.devices import describe_cpu
 from cycletools.registry import get_registry
 from cycletools.training.distill import STUDENTS
 from cycletools.weights import load_generator
@@ -43,11 +49,21 @@ def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
     return repeats / (time.perf_counter() - start)
 
 
+def openvino_model(onnx_path: Path):
+    """OpenVINO's CPU runtime on the same ONNX export (latency mode), as a tensor → tensor function."""
+    import openvino
+
+    request = openvino.Core().compile_model(str(onnx_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"}) \
+        .create_infer_request()
+    return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--reference", type=Path)
+    parser.add_argument("--calibrate", type=Path, help="images of the input side: adds the int8 ONNX Runtime column")
     args = parser.parse_args()
     torch.manual_seed(0)
     generators = {"resnet9-ngf64": init_weights(ResnetGenerator()),
@@ -58,7 +74,7 @@ def main() -> None:
     for name, path in (("mobile-medium", bundled), ("mobile-small", args.reference)):
         if path and path.is_file():
             generators[name] = load_generator(path, get_registry())[0]
-    machine = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    machine = describe_cpu()
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
@@ -74,10 +90,19 @@ def main() -> None:
             onnx_path = export_generator(generator, Path(tmp) / f"{name}.onnx", "onnx", args.size, dynamic=True)
             onnx_translator = Translator(OnnxGenerator(onnx_path), device="cpu", config={}, precision="fp32")
             compiled_translator = Translator(generator, device="cpu", precision="fp32", compile=True)
+            extra = {}
             with torch.inference_mode():
                 torch_fps = frames_per_second(torch_translator.translate_tensor, x, repeats)
                 compiled_fps = frames_per_second(compiled_translator.translate_tensor, x, repeats)
                 onnx_fps = frames_per_second(onnx_translator.translate_tensor, x, repeats)
+                if args.calibrate:
+                    int8 = quantize_onnx(onnx_path, Path(tmp) / f"{name}.int8.onnx",
+                                         calibration_inputs(args.calibrate, args.size))
+                    int8_translator = Translator(OnnxGenerator(int8), device="cpu", config={}, precision="fp32")
+                    extra["onnxruntime_int8_fps"] = round(frames_per_second(int8_translator.translate_tensor, x,
+                                                                            repeats), 2)
+                if importlib.util.find_spec("openvino"):
+                    extra["openvino_fps"] = round(frames_per_second(openvino_model(onnx_path), x, repeats), 2)
             speeds = {"torch": (torch_fps, torch_translator), "compile": (compiled_fps, compiled_translator),
                       "onnxruntime": (onnx_fps, onnx_translator)}
             best_name = max(speeds, key=lambda key: speeds[key][0])
@@ -89,7 +114,7 @@ def main() -> None:
                               "gmacs": round(count_macs(generator, args.size) / 1e9, 2),
                               "params": count_parameters(generator),
                               "torch_fps": round(torch_fps, 2), "compile_fps": round(compiled_fps, 2),
-                              "onnxruntime_fps": round(onnx_fps, 2),
+                              "onnxruntime_fps": round(onnx_fps, 2), **extra,
                               "video_fps": round(video.frames_per_second, 2), "video_backend": best_name}),
                   flush=True)
 

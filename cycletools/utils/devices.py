@@ -91,3 +91,16 @@ def set_threads(threads: int | None) -> int:
     count = threads or physical_cores()
     torch.set_num_threads(count)
     return count
+
+
+def describe_cpu() -> str:
+    """For benchmark reports: ``AMD EPYC, 2 cores, AVX2 kernels, no native bf16``."""
+    model = "x86-64" if os.uname().machine == "x86_64" else os.uname().machine
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    kernels = torch.backends.cpu.get_cpu_capability()
+    bf16 = "native bf16" if cpu_bf16_is_native() else "no native bf16"
+    return f"{model}, {physical_cores()} cores, {kernels} kernels, {bf16}"
