@@ -85,10 +85,12 @@ def stage_environment(args: argparse.Namespace) -> dict:
     import torch
 
     import cycletools
+    from cycletools.utils.devices import describe_cpu
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
             "cycletools": cycletools.__version__, "commit": commit(), "cpu_count": os.cpu_count(),
+            "cpu": describe_cpu(),
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
