@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,19 +36,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = None):
+def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = None,
+          env: dict[str, str] | None = None):
+    """Start ``cycletools serve`` on a free port; its output goes to ``process.log`` (a file)."""
     port = free_port()
     extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
     env = {**os.environ, **extra, "CYCLETOOLS_HOME": str(home), "CYCLETOOLS_PLUGINS": plugins,
            "GRADIO_ANALYTICS_ENABLED": "False",
-           "CYCLETOOLS_SHARED": str(home / "no-shared-data")}  # no dataset images on the page (or its screenshot)
-    process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+           "CYCLETOOLS_SHARED": str(home / "no-shared-data"), **(env or {})}  # no dataset images on the page
+    log = Path(tempfile.mkdtemp(prefix="cycletools-serve-log-")) / "serve.log"
+    with log.open("w") as output:  # a file, not a pipe: a long log never blocks the server
+        process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
+                                   stdout=output, stderr=subprocess.STDOUT, text=True, env=env)
+    process.log = log
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 90
     while time.time() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.stdout.read()}")
+            raise AssertionError(f"serve exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -58,35 +64,71 @@ def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = No
     raise AssertionError("the app did not come up within 90 s")
 
 
+def stop(process) -> str:
+    """Stop a served app like Ctrl-C; its log."""
+    process.terminate()
+    process.wait(timeout=60)
+    return process.log.read_text()
+
+
 @pytest.fixture(scope="module")
-def app_home(tmp_path_factory, tiny_generator_module_file) -> Path:
+def app_home(tmp_path_factory, tiny_generator_module_file, medium_generator_module_file) -> Path:
+    """horse2zebra: a tiny generator (fast); zebra2horse and summer2winter_yosemite (which translates at a
+    working size of 256): a medium one, slow enough on large inputs to show what a limit saves."""
     home = tmp_path_factory.mktemp("home")
-    for name in ("horse2zebra", "zebra2horse"):
-        result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(tiny_generator_module_file),
+    weights = {"horse2zebra": tiny_generator_module_file, "zebra2horse": medium_generator_module_file,
+               "summer2winter_yosemite": medium_generator_module_file}
+    for name, file in weights.items():
+        result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(file),
                                  "--plugin", name], capture_output=True, text=True,
                                 env={**os.environ, "CYCLETOOLS_HOME": str(home)}, timeout=120)
         assert result.returncode == 0, result.stderr
     return home
 
 
-@pytest.fixture(scope="module")
-def tiny_generator_module_file(tmp_path_factory) -> Path:
+def generator_file(folder: Path, ngf: int, n_blocks: int) -> Path:
     import torch
 
     from cycletools.models import ResnetGenerator, init_weights
     from cycletools.weights import save_generator
 
     torch.manual_seed(0)
-    return save_generator(init_weights(ResnetGenerator(ngf=4, n_blocks=1), gain=0.5),
-                          tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    return save_generator(init_weights(ResnetGenerator(ngf=ngf, n_blocks=n_blocks), gain=0.5),
+                          folder / f"resnet-{ngf}-{n_blocks}.safetensors")
 
 
 @pytest.fixture(scope="module")
-def server(app_home):
+def tiny_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=4, n_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def medium_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=16, n_blocks=3)  # about 4.5 s per megapixel
+
+
+@pytest.fixture(scope="module")
+def server_process(app_home):
+    """One translation at a time, one more may wait."""
     process, url = serve(app_home, "--max-upload", "2mb", "--queue-size", "1")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    process.url = url
+    yield process
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(server_process) -> str:
+    return server_process.url
+
+
+@pytest.fixture(scope="module")
+def roomy_server(app_home):
+    """Two translations at a time, 40 may wait; clips may last 2 s."""
+    process, url = serve(app_home, "--max-upload", "20mb", "--queue-size", "40", "--concurrency", "2",
+                         "--max-video-seconds", "2")
+    process.url = url
+    yield process
+    stop(process)
 
 
 def random_image(width: int, height: int, path: Path, mode: str = "RGB") -> Path:
@@ -297,7 +339,7 @@ def test_fetch_button_says_clearly_when_the_download_fails_and_stop_removes_temp
     site = install_fake_distribution(tmp_path / "site", "cycletools-local", "1.0", {"local": "local_plugin"},
                                      {"local_plugin": OFFLINE_PLUGIN.replace("URL", closed)})
     process, url = serve(tmp_path / "home", plugins="local", pythonpath=str(site))
-    first_line = process.stdout.readline()
+    first_line = next(line for line in process.log.read_text().splitlines() if "temp folder " in line)
     workdir = Path(first_line.rsplit("temp folder ", 1)[1].strip())
     assert workdir.is_dir()
     try:
