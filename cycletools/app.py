@@ -30,6 +30,7 @@ from cycletools.pipelines.translator import Translator  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
+MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 
 
 @dataclass
@@ -39,6 +40,27 @@ class ServeLimits:
     max_video_seconds: float = 600.0
     queue_size: int = 16               # waiting requests beyond the running ones
     concurrency: int = 1               # translations at once on the device
+
+
+@dataclass
+class DecodeBudget:
+    """Stops a clip once what is decoded passes the time limit, whatever its file declares (a length
+    can be missing or false): by the frames' timestamps, and by frames × pixels, where the limit is
+    worth ``seconds`` of frames at the declared size and frame rate (at most 60 frames a second)."""
+
+    seconds: float
+    pixels: float
+    decoded: int = 0
+
+    @classmethod
+    def for_clip(cls, info, seconds: float) -> "DecodeBudget":
+        rate = min(float(info.fps), MAX_BUDGET_FPS)
+        return cls(seconds, seconds * rate * info.width * info.height)
+
+    def __call__(self, frame) -> None:
+        self.decoded += frame.image.shape[0] * frame.image.shape[1]
+        if frame.time > self.seconds or self.decoded > self.pixels:
+            raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit")
 
 
 class TranslatorCache:
@@ -153,7 +175,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             domain = resolve_direction(name, direction)
             target = Path(tempfile.mkdtemp(dir=workdir)) / f"{Path(path).stem}_{domain}.mp4"
             result = translate_video(cache.get(domain), path, target, stabilize=0.6 if stabilize else None,
-                                     side_by_side=side_by_side)
+                                     side_by_side=side_by_side,
+                                     on_frame=DecodeBudget.for_clip(info, limits.max_video_seconds))
         except CycletoolsError as exc:
             raise user_error(exc) from None
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "

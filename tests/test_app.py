@@ -377,3 +377,63 @@ def test_the_picker_and_description_show_a_fast_variant(tmp_path: Path, monkeypa
     assert labels["apple2orange"].endswith("(apple2orange) — downloadable, fast cached")
     description = app.describe("apple2orange")
     assert "fast variant **cached**" in description and "not here yet" not in description
+
+
+# ---------------------------------------------------------------- the probe of issue 13, section 2
+
+
+def one_sentence(message: str) -> bool:
+    """A short single-line message naming no server path, with none of Gradio's internal wording."""
+    return ("\n" not in message and len(message) < 200 and "/" not in message and "Traceback" not in message
+            and "component" not in message and "preprocess" not in message)
+
+
+def error_of(client, *args, api_name: str, timeout: float = 60) -> str:
+    """The message a request fails with (it must fail, within ``timeout`` seconds)."""
+    job = client.submit(*args, api_name=api_name)
+    with pytest.raises(Exception) as failure:
+        job.result(timeout=timeout)
+    assert not isinstance(failure.value, TimeoutError), f"no answer within {timeout} s"
+    return str(failure.value)
+
+
+def undeclared_clip(path: Path, frames: int, fps: int = 24, width: int = 64, height: int = 48) -> Path:
+    """A clip whose file says nothing of its length: a live WebM (no duration, no cues) or a raw H.264 stream."""
+    import av
+
+    from media_fixtures import moving_square
+
+    webm = path.suffix == ".webm"
+    with av.open(str(path), mode="w", format="webm" if webm else "h264",
+                 options={"live": "1"} if webm else {}) as container:
+        stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(moving_square(index, width, height), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".h264"])
+def test_clips_that_do_not_declare_their_length_stop_at_the_limit(roomy_server, tmp_path: Path, suffix: str):
+    from gradio_client import Client, handle_file
+
+    from cycletools.media.video import probe
+
+    clip = undeclared_clip(tmp_path / f"five-seconds{suffix}", frames=120)  # 5 s at 24 fps (4.8 s at raw's 25)
+    assert probe(clip).duration is None
+    client = Client(roomy_server.url, verbose=False)
+    started = time.time()
+    message = error_of(client, handle_file(str(clip)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "2 s" in message and "limit" in message and one_sentence(message), message
+    assert time.time() - started < 30
+    short = undeclared_clip(tmp_path / f"one-second{suffix}", frames=24)
+    output, note = client.predict(handle_file(str(short)), "horse2zebra", "forward", False, False,
+                                  api_name="/translate_video")
+    assert note.startswith("24 frames, 64×48")
+
