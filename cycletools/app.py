@@ -251,7 +251,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             if examples:
                 gr.Examples(examples, inputs=source, label="Examples")
             run_image.click(translate_image, [source, domain, direction], [slider, output, size_note],
-                            api_name="translate_image")
+                            api_name="translate_image", concurrency_id="translate")
         with gr.Tab("Video", id="video"):
             with gr.Row():
                 video_in = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")
@@ -262,7 +262,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                 run_video = gr.Button("Translate video", variant="primary", elem_id="translate-video")
             video_note = gr.Markdown(elem_id="video-info")
             run_video.click(translate_video_file, [video_in, domain, direction, stabilize, side],
-                            [video_out, video_note], api_name="translate_video")
+                            [video_out, video_note], api_name="translate_video", concurrency_id="translate")
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
                 camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
