@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app must work 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
 
 from cycletools import __version__, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
@@ -61,6 +64,69 @@ class DecodeBudget:
         self.decoded += frame.image.shape[0] * frame.image.shape[1]
         if frame.time > self.seconds or self.decoded > self.pixels:
             raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit")
+
+
+class JobCancelled(CycletoolsError):
+    """The request's client went away: it closed the page, cancelled, or lost its connection."""
+
+
+_running = threading.local()  # the Job of this thread, seen by the generators' hooks
+
+
+class Job:
+    """A translation request that knows whether its client is still there.
+
+    Gradio marks a request's event dead when its client disconnects or cancels (and drops it when
+    cancelled); a job checks that between video frames and between the generator's layers.
+    """
+
+    def __init__(self, kind: str):
+        from gradio.context import LocalContext
+
+        self.kind, self.started = kind, time.perf_counter()
+        self._queue = getattr(LocalContext.blocks.get(None), "_queue", None)  # falsy when empty: test for None
+        self._event_id = LocalContext.event_id.get(None)
+        known = self._queue.event_ids_to_events if self._queue is not None else {}
+        self._event = known.get(self._event_id)
+
+    def gone(self) -> bool:
+        if self._event is None:
+            return False  # not run by Gradio's queue: nobody to lose
+        return not self._event.alive or self._event_id not in self._queue.event_ids_to_events
+
+    def check(self) -> None:
+        if self.gone():
+            raise JobCancelled(f"the {self.kind} job was cancelled after {time.perf_counter() - self.started:.1f} s: "
+                               "its client went away")
+
+    def __enter__(self) -> "Job":
+        _running.job = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _running.job = None
+
+
+def cancellable(translator: Translator) -> Translator:
+    """Let the running job stop ``translator`` between its generator's layers (hooks added once)."""
+    generator = translator.generator
+    if isinstance(generator, nn.Module) and not getattr(generator, "_stops_for_jobs", False):
+        for module in generator.modules():
+            if next(module.children(), None) is None:
+                module.register_forward_pre_hook(_stop_if_cancelled)
+        generator._stops_for_jobs = True
+    return translator
+
+
+def _stop_if_cancelled(module: nn.Module, inputs) -> None:
+    job = getattr(_running, "job", None)
+    if job is not None:
+        job.check()
+
+
+def log(message: str) -> None:
+    """A line in the server's log (stderr), where details that users are not shown go."""
+    print(f"cycletools serve: {message}", file=sys.stderr, flush=True)
 
 
 class TranslatorCache:
@@ -140,6 +206,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
 
     def user_error(exc: Exception) -> gr.Error:
+        if isinstance(exc, JobCancelled):
+            log(str(exc))
         return gr.Error(str(exc), duration=None)
 
     def translate_image(image: Image.Image | None, name: str | None, direction: str):
@@ -151,8 +219,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             raise gr.Error(f"The image is {image.width}×{image.height}; the limit is "
                            f"{limits.max_image_pixels / 1e6:.0f} megapixels.")
         try:
-            translator = cache.get(resolve_direction(name, direction))
-            result = translator(image)
+            with Job("image") as job:
+                translator = cancellable(cache.get(resolve_direction(name, direction)))
+                job.check()
+                result = translator(image)
         except CycletoolsError as exc:
             raise user_error(exc) from None
         before = image.convert("RGBA" if result.mode == "RGBA" else "RGB")
@@ -174,9 +244,15 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                                       f"{limits.max_video_seconds:.0f} s")
             domain = resolve_direction(name, direction)
             target = Path(tempfile.mkdtemp(dir=workdir)) / f"{Path(path).stem}_{domain}.mp4"
-            result = translate_video(cache.get(domain), path, target, stabilize=0.6 if stabilize else None,
-                                     side_by_side=side_by_side,
-                                     on_frame=DecodeBudget.for_clip(info, limits.max_video_seconds))
+            budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
+            with Job("video") as job:
+                def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone
+                    budget(frame)
+                    job.check()
+
+                translator = cancellable(cache.get(domain))
+                result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
+                                         side_by_side=side_by_side, on_frame=watch)
         except CycletoolsError as exc:
             raise user_error(exc) from None
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "

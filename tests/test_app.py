@@ -104,7 +104,7 @@ def tiny_generator_module_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def medium_generator_module_file(tmp_path_factory) -> Path:
-    return generator_file(tmp_path_factory.mktemp("weights"), ngf=16, n_blocks=3)  # about 4.5 s per megapixel
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=16, n_blocks=9)  # seconds per megapixel
 
 
 @pytest.fixture(scope="module")
@@ -437,3 +437,63 @@ def test_clips_that_do_not_declare_their_length_stop_at_the_limit(roomy_server, 
                                   api_name="/translate_video")
     assert note.startswith("24 frames, 64×48")
 
+GOES_AWAY = """
+import os, sys, time
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
+
+url, file, domain, direction, api_name = sys.argv[1:]
+client = Client(url, verbose=False)
+extra = (False, False) if api_name == "/translate_video" else ()
+job = client.submit(handle_file(file), domain, direction, *extra, api_name=api_name)
+deadline = time.time() + 60
+while job.status().code not in (Status.PROCESSING, Status.PROGRESS):
+    if job.done() or time.time() > deadline:
+        sys.exit(f"the job did not start: {job.status()}, {job.result() if job.done() else ''}")
+    time.sleep(0.05)
+print("started", flush=True)
+time.sleep(1)
+os._exit(0)  # like a closed tab: the connections drop, nothing is cancelled politely
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """The processor time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Path, kind: str):
+    """Left running, the video (600 frames) or the image (12 megapixels, medium generator) keeps the
+    server busy for a good while after its client has gone."""
+    from gradio_client import Client, handle_file
+
+    from media_fixtures import moving_square
+
+    if kind == "video":
+        source = make_clip(tmp_path / "long.mp4", width=320, height=240, frames=600)
+        request = [str(source), "horse2zebra", "forward", "/translate_video"]
+    else:
+        source = tmp_path / "large.png"
+        Image.fromarray(moving_square(0, 4000, 3000)).save(source)
+        request = [str(source), "horse2zebra", "reverse", "/translate_image"]
+    assert source.stat().st_size < 2 * 1024 * 1024
+    script = tmp_path / "goes_away.py"
+    script.write_text(GOES_AWAY)
+    gone = subprocess.run([sys.executable, str(script), server_process.url, *request], capture_output=True,
+                          text=True, timeout=120)
+    assert gone.returncode == 0 and "started" in gone.stdout, gone.stderr
+    left = time.time()
+    time.sleep(2)
+    before = cpu_seconds(server_process.pid)
+    time.sleep(3)
+    busy = cpu_seconds(server_process.pid) - before
+    assert busy < 1, f"the server worked {busy:.1f} s of the 3 s after its client left"
+    client = Client(server_process.url, verbose=False)
+    _, output, _ = client.predict(handle_file(str(random_image(24, 24, tmp_path / "next.png"))), "horse2zebra",
+                                  "forward", api_name="/translate_image")
+    assert Image.open(output).size == (24, 24)
+    waited = time.time() - left
+    assert waited < 25, f"the next request waited {waited:.0f} s"
+    assert "cancelled" in server_process.log.read_text()
