@@ -33,6 +33,7 @@ from cycletools.pipelines.translator import Translator  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
+_GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere
 MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 
 
@@ -198,12 +199,23 @@ def example_images() -> list[str]:
     return examples
 
 
+def make_workdir() -> Path:
+    """The app's temp folder, removed at exit; Gradio keeps uploads and results in it too, so that nothing
+    the app received (a refused upload's body included) outlives it. Under $GRADIO_TEMP_DIR when set."""
+    base = _GRADIO_TEMP_DIR
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-", dir=base))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "files")
+    return workdir
+
+
 def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
     """The Blocks app and its temp folder (removed at exit)."""
     limits = limits or ServeLimits()
     cache = TranslatorCache(device)
-    workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-"))
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    workdir = make_workdir()
 
     def user_error(exc: Exception) -> gr.Error:
         if isinstance(exc, JobCancelled):

@@ -497,3 +497,23 @@ def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Pat
     waited = time.time() - left
     assert waited < 25, f"the next request waited {waited:.0f} s"
     assert "cancelled" in server_process.log.read_text()
+
+def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path, app_home):
+    """An upload named '..' is refused; its body must not outlive the app."""
+    gradio_temp = tmp_path / "gradio-temp"
+    process, url = serve(app_home, env={"GRADIO_TEMP_DIR": str(gradio_temp)})
+    marker = f"cycletools-leftover-{os.getpid()}-{time.time()}".encode()
+    boundary = "cycletoolsboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"..\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + marker + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 400
+    finally:
+        stop(process)
+    left = [path for path in gradio_temp.rglob("*") if path.is_file() and marker in path.read_bytes()]
+    assert left == []
+
