@@ -217,6 +217,13 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
     cache = TranslatorCache(device)
     workdir = make_workdir()
 
+    def job_folder() -> Path:
+        """A fresh folder for one job's files, in Gradio's cache: served as they are, never rewritten
+        (a result shared by identical jobs was rewritten while other clients downloaded it)."""
+        results = workdir / "files" / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=results))
+
     def user_error(exc: Exception) -> gr.Error:
         if isinstance(exc, JobCancelled):
             log(str(exc))
@@ -237,8 +244,11 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                 result = translator(image)
         except CycletoolsError as exc:
             raise user_error(exc) from None
-        before = image.convert("RGBA" if result.mode == "RGBA" else "RGB")
-        return (before, result), result, f"Output: {result.width}×{result.height} ({result.mode})"
+        folder = job_folder()
+        before, after = folder / "input.png", folder / "translated.png"
+        image.convert("RGBA" if result.mode == "RGBA" else "RGB").save(before)
+        result.save(after)
+        return (str(before), str(after)), str(after), f"Output: {result.width}×{result.height} ({result.mode})"
 
     def translate_video_file(path: str | None, name: str | None, direction: str, stabilize: bool,
                              side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
@@ -255,7 +265,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                 raise CycletoolsError(f"the clip lasts {info.duration:.0f} s; the limit is "
                                       f"{limits.max_video_seconds:.0f} s")
             domain = resolve_direction(name, direction)
-            target = Path(tempfile.mkdtemp(dir=workdir)) / f"{Path(path).stem}_{domain}.mp4"
+            target = job_folder() / f"{Path(path).stem}_{domain}.mp4"
             budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
             with Job("video") as job:
                 def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone

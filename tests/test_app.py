@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -497,6 +498,63 @@ def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Pat
     waited = time.time() - left
     assert waited < 25, f"the next request waited {waited:.0f} s"
     assert "cancelled" in server_process.log.read_text()
+
+def test_identical_concurrent_jobs_each_get_complete_files_of_their_own(roomy_server, tmp_path: Path):
+    """24 clients send the same image at once; each fetches its result files again and again while the
+    others' jobs finish: every fetch must be complete, and no two jobs share a file."""
+    from gradio_client import Client, handle_file
+
+    image = random_image(600, 400, tmp_path / "same.png")
+    clients, done = 24, threading.Event()
+    barrier = threading.Barrier(clients)
+    finished: list[int] = []
+    urls: dict[int, list[str]] = {}
+    problems: list[str] = []
+
+    def fetch_all(index: int, file_urls: list[str]) -> None:
+        for url in file_urls:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                body = response.read()  # raises IncompleteRead when fewer bytes come than declared
+            path = tmp_path / f"client{index}.png"
+            path.write_bytes(body)
+            with Image.open(path) as result:
+                result.load()
+                if result.size != (600, 400):
+                    problems.append(f"client {index}: {result.size}")
+
+    def one_client(index: int) -> None:
+        try:
+            client = Client(roomy_server.url, verbose=False, download_files=False)
+            barrier.wait(timeout=120)
+            slider, output, note = client.predict(handle_file(str(image)), "horse2zebra", "forward",
+                                                  api_name="/translate_image")
+            urls[index] = [slider[0]["url"], slider[1]["url"], output["url"]]
+            finished.append(index)
+            while not done.is_set():
+                fetch_all(index, urls[index])
+            fetch_all(index, urls[index])
+        except Exception as exc:  # noqa: BLE001 - every failure is reported below
+            problems.append(f"client {index}: {type(exc).__name__}: {exc}")
+            finished.append(index)
+
+    threads = [threading.Thread(target=one_client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline = time.time() + 300
+    while len(finished) < clients and time.time() < deadline:
+        time.sleep(0.2)
+    done.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not problems, problems[:5]
+    assert len(urls) == clients
+    owners: dict[str, set[int]] = {}
+    for index, client_urls in urls.items():
+        for url in client_urls:
+            owners.setdefault(url, set()).add(index)
+    shared = [url for url, indices in owners.items() if len(indices) > 1]
+    assert shared == [], f"{len(shared)} files are shared between jobs"
+
 
 def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path, app_home):
     """An upload named '..' is refused; its body must not outlive the app."""
