@@ -9,12 +9,15 @@ which is removed when the app stops. Errors reach the page as messages, never tr
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app must work 
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cycletools import __version__, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
-from cycletools.errors import CycletoolsError  # noqa: E402
+from cycletools.errors import CycletoolsError, first_line  # noqa: E402
 from cycletools.pipelines.translator import Translator  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
@@ -130,6 +133,77 @@ def log(message: str) -> None:
     print(f"cycletools serve: {message}", file=sys.stderr, flush=True)
 
 
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"`()<>,;]+")
+
+
+def hide_paths(text: str) -> str:
+    """Server paths out of a message: a file's name, or ``$CYCLETOOLS_HOME/...`` in the user's folder."""
+    home = str(store.home())
+
+    def short(match: re.Match) -> str:
+        path = match.group(0)
+        return "$CYCLETOOLS_HOME" + path[len(home):] if path.startswith(home + "/") else Path(path).name
+
+    return ABSOLUTE_PATH.sub(short, text)
+
+
+def public_message(exc: BaseException) -> str:
+    """One sentence for the page: the error's first line, no server paths."""
+    text = hide_paths(first_line(exc))
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def refusal(message: str, cause: BaseException | None = None) -> gr.Error:
+    """The page shows ``message``; the log also gets the cause."""
+    log(f"refused: {message}" + (f" ({type(cause).__name__}: {cause})" if cause else ""))
+    return gr.Error(message, duration=None, print_exception=False)
+
+
+def clear_errors(function):
+    """Errors reach the page as one sentence without server paths; details and tracebacks go to the log."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except JobCancelled as exc:
+            log(str(exc))
+            raise gr.Error("The request was cancelled.", print_exception=False) from None
+        except CycletoolsError as exc:
+            raise refusal(public_message(exc), exc) from None
+        except Exception:
+            log(f"{function.__name__} failed:\n{traceback.format_exc()}")
+            raise gr.Error("The translation failed on the server; its log has the details.", duration=None,
+                           print_exception=False) from None
+    return wrapper
+
+
+def upload_path(value: dict | str | None) -> str | None:
+    """The server's copy of an upload, from a component's unprocessed value (Gradio's FileData)."""
+    return value.get("path") if isinstance(value, dict) else value
+
+
+def open_image(path: str, max_pixels: int) -> Image.Image:
+    """Decode an uploaded image once its declared size is checked; one sentence for what is not a
+    readable image, too large or damaged."""
+    limit = f"{max_pixels / 1e6:.0f} megapixels"
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise refusal(f"The image is too large: over the limit of {limit}.", exc) from None
+    except Exception as exc:  # UnidentifiedImageError, and what a broken header raises
+        raise refusal("This file is not an image that can be read (try PNG, JPEG or WebP).", exc) from None
+    if image.width * image.height > max_pixels:
+        raise refusal(f"The image is {image.width}×{image.height}; the limit is {limit}.")
+    try:
+        image.load()
+    except Exception as exc:
+        raise refusal("The image file is damaged or incomplete.", exc) from None
+    return image
+
+
 class TranslatorCache:
     """One Translator per domain, loaded on first use and shared by every request."""
 
@@ -168,9 +242,9 @@ def describe(name: str | None) -> str:
     spec = registry.domain(name)
     status, fast = store.status(spec), store.status(spec, "fast")
     plugin = registry.domain_plugins[name]
-    weights = f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
+    weights = f"Weights: **{status.state}**"  # where they are is the server's business
     if fast.here:
-        weights += f"; fast variant **{fast.state}** (`{fast.path}`)"
+        weights += f"; fast variant **{fast.state}**"
     lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]
     if spec.reverse:
         lines.append(f"Reverse direction: `{spec.reverse}`")
@@ -224,70 +298,67 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         results.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=results))
 
-    def user_error(exc: Exception) -> gr.Error:
-        if isinstance(exc, JobCancelled):
-            log(str(exc))
-        return gr.Error(str(exc), duration=None)
+    def translator_for(domain: str) -> Translator:
+        if not store.usable(get_registry().domain(domain)):
+            raise CycletoolsError(f"there are no weights for {domain} yet: fetch them in the Plugins tab")
+        return cancellable(cache.get(domain))
 
-    def translate_image(image: Image.Image | None, name: str | None, direction: str):
-        if image is None:
-            raise gr.Error("Upload or paste an image first.")
+    @clear_errors
+    def translate_image(upload: dict | None, name: str | None, direction: str):
+        path = upload_path(upload)
+        if not path:
+            raise refusal("Upload or paste an image first.")
         if not name:
-            raise gr.Error("Pick a domain first.")
-        if image.width * image.height > limits.max_image_pixels:
-            raise gr.Error(f"The image is {image.width}×{image.height}; the limit is "
-                           f"{limits.max_image_pixels / 1e6:.0f} megapixels.")
-        try:
-            with Job("image") as job:
-                translator = cancellable(cache.get(resolve_direction(name, direction)))
-                job.check()
-                result = translator(image)
-        except CycletoolsError as exc:
-            raise user_error(exc) from None
+            raise refusal("Pick a domain first.")
+        image = open_image(path, limits.max_image_pixels)
+        with Job("image") as job:
+            translator = translator_for(resolve_direction(name, direction))
+            job.check()
+            result = translator(image)
         folder = job_folder()
         before, after = folder / "input.png", folder / "translated.png"
-        image.convert("RGBA" if result.mode == "RGBA" else "RGB").save(before)
+        ImageOps.exif_transpose(image).convert("RGBA" if result.mode == "RGBA" else "RGB").save(before)
         result.save(after)
         return (str(before), str(after)), str(after), f"Output: {result.width}×{result.height} ({result.mode})"
 
+    @clear_errors
     def translate_video_file(path: str | None, name: str | None, direction: str, stabilize: bool,
                              side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
         from cycletools.media.video import probe
         from cycletools.pipelines.video import translate_video
 
         if not path:
-            raise gr.Error("Upload a video first.")
+            raise refusal("Upload a video first.")
         if not name:
-            raise gr.Error("Pick a domain first.")
+            raise refusal("Pick a domain first.")
         try:
             info = probe(path)
-            if info.duration and info.duration > limits.max_video_seconds:
-                raise CycletoolsError(f"the clip lasts {info.duration:.0f} s; the limit is "
-                                      f"{limits.max_video_seconds:.0f} s")
-            domain = resolve_direction(name, direction)
-            target = job_folder() / f"{Path(path).stem}_{domain}.mp4"
-            budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
-            with Job("video") as job:
-                def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone
-                    budget(frame)
-                    job.check()
-
-                translator = cancellable(cache.get(domain))
-                result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
-                                         side_by_side=side_by_side, on_frame=watch)
         except CycletoolsError as exc:
-            raise user_error(exc) from None
+            raise refusal("This file is not a readable video.", exc) from None
+        if info.duration and info.duration > limits.max_video_seconds:
+            raise refusal(f"The clip lasts {info.duration:.0f} s; the limit is {limits.max_video_seconds:.0f} s.")
+        budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
+        with Job("video") as job:
+            def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone
+                budget(frame)
+                job.check()
+
+            domain = resolve_direction(name, direction)
+            translator = translator_for(domain)
+            target = job_folder() / f"{Path(path).stem}_{domain}.mp4"
+            result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
+                                     side_by_side=side_by_side, on_frame=watch)
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "
                    f"{result.frames_per_second:.1f} frames/s" + (f", audio {result.audio}" if result.audio else ""))
         return str(result.output), summary
 
+    @clear_errors
     def translate_camera(frame: np.ndarray | None, name: str | None, direction: str):
         if frame is None or not name:
             return None
-        try:
-            return cache.get(resolve_direction(name, direction)).translate_frames(frame[None])[0]
-        except CycletoolsError as exc:
-            raise user_error(exc) from None
+        if frame.shape[0] * frame.shape[1] > limits.max_image_pixels:
+            raise refusal("The camera's frames are larger than the image limit.")
+        return translator_for(resolve_direction(name, direction)).translate_frames(frame[None])[0]
 
     def plugin_table() -> list[list[Any]]:
         registry = get_registry()
@@ -322,8 +393,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         try:
             path = store.fetch(registry.domain(name), adapters=registry.adapters)
         except CycletoolsError as exc:
-            return plugin_table(), f"⚠️ {exc}", gr.Dropdown(choices=domain_choices())
-        return plugin_table(), f"✅ {name}: weights saved to `{path}`", gr.Dropdown(choices=domain_choices())
+            log(f"fetch {name}: {exc}")
+            return plugin_table(), f"⚠️ {hide_paths(str(exc))}", gr.Dropdown(choices=domain_choices())
+        log(f"fetch {name}: saved {path}")
+        return plugin_table(), f"✅ {name}: weights saved", gr.Dropdown(choices=domain_choices())
 
     choices, initial = domain_choices(), default_domain()
     with gr.Blocks(title="cycletools", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
@@ -348,8 +421,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             examples = example_images()
             if examples:
                 gr.Examples(examples, inputs=source, label="Examples")
+            # Unprocessed (preprocess=False): the app opens the upload itself, checking its size first.
             run_image.click(translate_image, [source, domain, direction], [slider, output, size_note],
-                            api_name="translate_image", concurrency_id="translate")
+                            api_name="translate_image", concurrency_id="translate", preprocess=False)
         with gr.Tab("Video", id="video"):
             with gr.Row():
                 video_in = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")

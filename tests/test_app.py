@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -574,4 +575,63 @@ def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path, app_home):
         stop(process)
     left = [path for path in gradio_temp.rglob("*") if path.is_file() and marker in path.read_bytes()]
     assert left == []
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` and holds almost nothing: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def test_bad_uploads_get_one_clear_sentence_and_the_details_stay_in_the_log(server_process, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server_process.url, verbose=False)
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image at all")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(60_000, 60_000))    # beyond Pillow's own bomb limit
+    large = tmp_path / "large.png"
+    large.write_bytes(png_header(10_000, 8_000))    # 80 megapixels: over the app's 40
+    truncated = tmp_path / "truncated.png"
+    random_image(300, 200, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:20_000])
+    expected = {fake: "not an image", bomb: "megapixels", large: "10000×8000", truncated: "damaged"}
+    for file, words in expected.items():
+        message = error_of(client, handle_file(str(file)), "horse2zebra", "forward", api_name="/translate_image")
+        assert words in message and one_sentence(message), message
+    message = error_of(client, handle_file(str(fake)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "not a readable video" in message and one_sentence(message), message
+    message = error_of(client, handle_file(str(random_image(16, 16, tmp_path / "a.png"))), "monet2photo", "forward",
+                       api_name="/translate_image")
+    assert "no weights for monet2photo yet" in message and one_sentence(message), message
+    outside = call_api(server_process.url, "translate_image",
+                       [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "horse2zebra", "forward"])
+    assert "event: error" in outside and "root:" not in outside  # the app opens uploads, never other files
+    log = server_process.log.read_text()
+    assert "fake.png" in log and "UnidentifiedImageError" in log  # the details, for whoever runs the server
+
+
+def call_api(url: str, api_name: str, data: list) -> str:
+    """A request through Gradio's plain HTTP API (no upload step); the text of its event stream."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60) as response:
+        return response.read().decode()
+
+
+def test_the_page_shows_no_server_paths(server, app_home):
+    with urllib.request.urlopen(server + "config", timeout=30) as response:
+        config = response.read().decode()
+    assert "horse2zebra" in config
+    assert str(app_home) not in config and "safetensors" not in config
 

@@ -47,7 +47,7 @@ def run_serve(args: argparse.Namespace) -> int:
           flush=True)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=limits.max_upload,
-                    allowed_paths=[], show_error=True, quiet=True, theme=web.theme(), footer_links=["api"],
+                    allowed_paths=[], show_error=False, quiet=True, theme=web.theme(), footer_links=["api"],
                     ssr_mode=False)
     except OSError as exc:
         raise CycletoolsError(f"cannot serve on {args.host}:{args.port} ({exc})") from None
