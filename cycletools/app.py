@@ -43,7 +43,8 @@ MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it
 @dataclass
 class ServeLimits:
     max_upload: str = "200mb"          # any single upload (Gradio refuses larger ones)
-    max_image_pixels: int = 40_000_000  # width × height
+    max_image_pixels: int = 40_000_000  # width × height, of the upload and of what the model works at
+    max_aspect_ratio: float = 16.0      # longer side / shorter side (a 256×1 image is no photo)
     max_video_seconds: float = 600.0
     queue_size: int = 16               # waiting requests beyond the running ones
     concurrency: int = 1               # translations at once on the device
@@ -185,9 +186,10 @@ def upload_path(value: dict | str | None) -> str | None:
     return value.get("path") if isinstance(value, dict) else value
 
 
-def open_image(path: str, max_pixels: int) -> Image.Image:
-    """Decode an uploaded image once its declared size is checked; one sentence for what is not a
-    readable image, too large or damaged."""
+def open_image(path: str, limits: ServeLimits) -> Image.Image:
+    """Decode an uploaded image once its declared size and shape are checked; one sentence for what is
+    not a readable image, too large, too long and thin, or damaged."""
+    max_pixels = limits.max_image_pixels
     limit = f"{max_pixels / 1e6:.0f} megapixels"
     try:
         image = Image.open(path)
@@ -197,11 +199,26 @@ def open_image(path: str, max_pixels: int) -> Image.Image:
         raise refusal("This file is not an image that can be read (try PNG, JPEG or WebP).", exc) from None
     if image.width * image.height > max_pixels:
         raise refusal(f"The image is {image.width}×{image.height}; the limit is {limit}.")
+    if max(image.size) > limits.max_aspect_ratio * min(image.size):
+        raise refusal(f"The image is {image.width}×{image.height}; its longer side may be at most "
+                      f"{limits.max_aspect_ratio:g} times its shorter side.")
     try:
         image.load()
     except Exception as exc:
         raise refusal("The image file is damaged or incomplete.", exc) from None
     return image
+
+
+def check_work_size(size: tuple[int, int], working_size: int | None, limits: ServeLimits) -> None:
+    """Refuse an image the model would work on at over the pixel limit: a domain with a working size
+    scales the shorter side to it (a small side is scaled up)."""
+    if working_size is None:
+        return
+    scale = working_size / min(size)
+    width, height = round(size[0] * scale), round(size[1] * scale)
+    if width * height > limits.max_image_pixels:
+        raise refusal(f"The image is {size[0]}×{size[1]}; translated at this domain's working size it would be "
+                      f"{width}×{height}, over the limit of {limits.max_image_pixels / 1e6:.0f} megapixels.")
 
 
 class TranslatorCache:
@@ -310,9 +327,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             raise refusal("Upload or paste an image first.")
         if not name:
             raise refusal("Pick a domain first.")
-        image = open_image(path, limits.max_image_pixels)
+        image = open_image(path, limits)
         with Job("image") as job:
             translator = translator_for(resolve_direction(name, direction))
+            check_work_size(image.size, translator.working_size, limits)
             job.check()
             result = translator(image)
         folder = job_folder()

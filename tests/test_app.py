@@ -635,3 +635,46 @@ def test_the_page_shows_no_server_paths(server, app_home):
     assert "horse2zebra" in config
     assert str(app_home) not in config and "safetensors" not in config
 
+@pytest.mark.parametrize("width, height", [(256, 1), (1, 256), (1, 1)])
+def test_extreme_image_shapes_answer_within_seconds(server, tmp_path: Path, width: int, height: int):
+    """summer2winter_yosemite translates at a working size of 256: a 256×1 image would be worked on at
+    256×65536 (a minute and gigabytes with the medium generator) without the app's limit."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    image = random_image(width, height, tmp_path / f"{width}x{height}.png")
+    started = time.time()
+    job = client.submit(handle_file(str(image)), "summer2winter_yosemite", "forward", api_name="/translate_image")
+    try:
+        _, output, note = job.result(timeout=15)
+    except TimeoutError:
+        pytest.fail(f"no answer within 15 s for a {width}×{height} image")
+    except Exception as exc:  # a refusal: it must say why, in one sentence
+        assert f"{width}×{height}" in str(exc) and one_sentence(str(exc)), str(exc)
+        assert (width, height) != (1, 1), "a 1×1 image is harmless and must be translated"
+    else:
+        assert Image.open(output).size == (width, height)
+    assert time.time() - started < 15
+
+
+def test_cheap_limits_in_process():
+    """The checks made before any work: the size a model works at, and a clip's decoded budget."""
+    from types import SimpleNamespace
+
+    from cycletools.app import DecodeBudget, ServeLimits, check_work_size
+    from cycletools.errors import CycletoolsError
+
+    limits = ServeLimits(max_image_pixels=1_000_000)
+    check_work_size((4000, 3000), 256, limits)    # scaled down to 341×256
+    check_work_size((900, 900), None, limits)     # native size: the upload's own limit applies
+    with pytest.raises(Exception, match="4096×256, over the limit of 1 megapixels"):
+        check_work_size((16, 1), 256, limits)
+    budget = DecodeBudget.for_clip(SimpleNamespace(fps=1000, width=10, height=10), seconds=2)
+    frame = SimpleNamespace(time=0.0, image=np.zeros((10, 10, 3), np.uint8))  # no timestamps, as in raw H.264
+    for _ in range(120):                          # 2 s at the 60 frames a second a budget allows at most
+        budget(frame)
+    with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
+        budget(frame)
+    with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
+        DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), seconds=2)(
+            SimpleNamespace(time=2.5, image=frame.image))
