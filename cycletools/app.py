@@ -1,10 +1,11 @@
 """The Gradio web app: every domain on images, video and the browser's camera, plus the plugin list.
 
 Models are loaded once per domain and shared between requests; a queue bounds how many
-translations run at once (one per device by default) and how many may wait. Uploads are
-limited in size; files are served only from Gradio's own cache and the app's temp folder,
-which is removed when the app stops. Errors reach the page as messages, never tracebacks.
-"""
+translations run at once (one per device by default) and how many may wait. Uploads, images and
+clips are limited before any work, and clips again while they are decoded; a job whose client went
+away is cancelled. Gradio's uploads and each job's own result files live in the app's temp folder,
+which is removed when the app stops. Errors reach the page as one sentence, never tracebacks or
+server paths (those go to the log)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ HELP = """Start the web app: every registered domain on images (before/after com
 video files (progress, audio and frame rate kept) and the browser's camera, and a Plugins tab
 (weights status, model cards, fetching missing weights). Local by default; --share asks Gradio
 for a public link (needs internet). Requests are queued: --concurrency translations at once,
---queue-size more may wait, beyond that the page says the app is busy."""
+--queue-size more may wait, beyond that the page says the app is busy. Uploads, images (megapixels,
+aspect ratio) and clips (seconds, also counted while decoding) are limited; see the README's Limits."""
 
 
 def add_parser(commands) -> None:
