@@ -77,13 +77,15 @@ class JobCancelled(CycletoolsError):
 
 
 _running = threading.local()  # the Job of this thread, seen by the generators' hooks
+_hooking = threading.Lock()   # hooks are added before any request's forward pass can run
 
 
 class Job:
     """A translation request that knows whether its client is still there.
 
     Gradio marks a request's event dead when its client disconnects or cancels (and drops it when
-    cancelled); a job checks that between video frames and between the generator's layers.
+    cancelled); a job checks that between video frames and between the generator's layers. This reads
+    Gradio's queue (``event_ids_to_events``, Gradio 6), and never cancels anything it does not find there.
     """
 
     def __init__(self, kind: str):
@@ -116,11 +118,12 @@ class Job:
 def cancellable(translator: Translator) -> Translator:
     """Let the running job stop ``translator`` between its generator's layers (hooks added once)."""
     generator = translator.generator
-    if isinstance(generator, nn.Module) and not getattr(generator, "_stops_for_jobs", False):
-        for module in generator.modules():
-            if next(module.children(), None) is None:
-                module.register_forward_pre_hook(_stop_if_cancelled)
-        generator._stops_for_jobs = True
+    with _hooking:
+        if isinstance(generator, nn.Module) and not getattr(generator, "_stops_for_jobs", False):
+            for module in generator.modules():
+                if next(module.children(), None) is None:
+                    module.register_forward_pre_hook(_stop_if_cancelled)
+            generator._stops_for_jobs = True
     return translator
 
 
