@@ -74,11 +74,13 @@ def stop(process) -> str:
 
 
 @pytest.fixture(scope="module")
-def app_home(tmp_path_factory, tiny_generator_module_file, medium_generator_module_file) -> Path:
-    """horse2zebra: a tiny generator (fast); zebra2horse and summer2winter_yosemite (which translates at a
-    working size of 256): a medium one, slow enough on large inputs to show what a limit saves."""
+def app_home(tmp_path_factory, tiny_generator_module_file, medium_generator_module_file,
+             full_generator_module_file) -> Path:
+    """Domains that translate at a working size of 256 (the shorter side scaled to it): horse2zebra with a
+    tiny generator (fast); summer2winter_yosemite with a medium one and zebra2horse with one of the
+    official size, slow enough on large inputs to show what a limit or a cancellation saves."""
     home = tmp_path_factory.mktemp("home")
-    weights = {"horse2zebra": tiny_generator_module_file, "zebra2horse": medium_generator_module_file,
+    weights = {"horse2zebra": tiny_generator_module_file, "zebra2horse": full_generator_module_file,
                "summer2winter_yosemite": medium_generator_module_file}
     for name, file in weights.items():
         result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(file),
@@ -107,6 +109,11 @@ def tiny_generator_module_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def medium_generator_module_file(tmp_path_factory) -> Path:
     return generator_file(tmp_path_factory.mktemp("weights"), ngf=16, n_blocks=9)  # seconds per megapixel
+
+
+@pytest.fixture(scope="module")
+def full_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=64, n_blocks=9)  # the official size
 
 
 @pytest.fixture(scope="module")
@@ -468,8 +475,9 @@ def cpu_seconds(pid: int) -> float:
 
 @pytest.mark.parametrize("kind", ["video", "image"])
 def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Path, kind: str):
-    """Left running, the video (600 frames) or the image (12 megapixels, medium generator) keeps the
-    server busy for a good while after its client has gone."""
+    """Left running, the video (600 frames) or the image (4096×256, the longest shape allowed, through a
+    generator of the official size: about 20 s) keeps the server busy for a good while after its client
+    has gone."""
     from gradio_client import Client, handle_file
 
     from media_fixtures import moving_square
@@ -478,8 +486,8 @@ def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Pat
         source = make_clip(tmp_path / "long.mp4", width=320, height=240, frames=600)
         request = [str(source), "horse2zebra", "forward", "/translate_video"]
     else:
-        source = tmp_path / "large.png"
-        Image.fromarray(moving_square(0, 4000, 3000)).save(source)
+        source = tmp_path / "long.png"
+        Image.fromarray(moving_square(0, 4096, 256)).save(source)
         request = [str(source), "horse2zebra", "reverse", "/translate_image"]
     assert source.stat().st_size < 2 * 1024 * 1024
     script = tmp_path / "goes_away.py"
