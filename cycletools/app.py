@@ -1,17 +1,24 @@
 """The Gradio web app: every domain on images, video and the browser's camera, plus the plugin list.
 
 Models are loaded once per domain and shared between requests; a queue bounds how many
-translations run at once (one per device by default) and how many may wait. Uploads are
-limited in size; files are served only from Gradio's own cache and the app's temp folder,
-which is removed when the app stops. Errors reach the page as messages, never tracebacks.
-"""
+translations run at once (one per device by default) and how many may wait. Uploads, images and
+clips are limited before any work, and clips again while they are decoded; a job whose client went
+away is cancelled. Gradio's uploads and each job's own result files live in the app's temp folder,
+which is removed when the app stops. Errors reach the page as one sentence, never tracebacks or
+server paths (those go to the log)."""
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import re
 import shutil
+import sys
 import tempfile
+import threading
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,24 +27,190 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app must work 
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+from torch import nn  # noqa: E402
 
 from cycletools import __version__, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
-from cycletools.errors import CycletoolsError  # noqa: E402
-from cycletools.pipelines.translator import TranslatorCache  # noqa: E402
+from cycletools.errors import CycletoolsError, first_line  # noqa: E402
+from cycletools.pipelines.translator import Translator, TranslatorCache  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
+_GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere
+MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 
 
 @dataclass
 class ServeLimits:
     max_upload: str = "200mb"          # any single upload (Gradio refuses larger ones)
-    max_image_pixels: int = 40_000_000  # width × height
+    max_image_pixels: int = 40_000_000  # width × height, of the upload and of what the model works at
+    max_aspect_ratio: float = 16.0      # longer side / shorter side (a 256×1 image is no photo)
     max_video_seconds: float = 600.0
     queue_size: int = 16               # waiting requests beyond the running ones
     concurrency: int = 1               # translations at once on the device
+
+
+@dataclass
+class DecodeBudget:
+    """Stops a clip once what is decoded passes the time limit, whatever its file declares (a length
+    can be missing or false): by the frames' timestamps, and by frames × pixels, where the limit is
+    worth ``seconds`` of frames at the declared size and frame rate (at most 60 frames a second)."""
+
+    seconds: float
+    pixels: float
+    decoded: int = 0
+
+    @classmethod
+    def for_clip(cls, info, seconds: float) -> "DecodeBudget":
+        rate = min(float(info.fps), MAX_BUDGET_FPS)
+        return cls(seconds, seconds * rate * info.width * info.height)
+
+    def __call__(self, frame) -> None:
+        self.decoded += frame.image.shape[0] * frame.image.shape[1]
+        if frame.time > self.seconds or self.decoded > self.pixels:
+            raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit")
+
+
+class JobCancelled(CycletoolsError):
+    """The request's client went away: it closed the page, cancelled, or lost its connection."""
+
+
+_running = threading.local()  # the Job of this thread, seen by the generators' hooks
+_hooking = threading.Lock()   # hooks are added before any request's forward pass can run
+
+
+class Job:
+    """A translation request that knows whether its client is still there.
+
+    Gradio marks a request's event dead when its client disconnects or cancels (and drops it when
+    cancelled); a job checks that between video frames and between the generator's layers. This reads
+    Gradio's queue (``event_ids_to_events``, Gradio 6), and never cancels anything it does not find there.
+    """
+
+    def __init__(self, kind: str):
+        from gradio.context import LocalContext
+
+        self.kind, self.started = kind, time.perf_counter()
+        self._queue = getattr(LocalContext.blocks.get(None), "_queue", None)  # falsy when empty: test for None
+        self._event_id = LocalContext.event_id.get(None)
+        known = self._queue.event_ids_to_events if self._queue is not None else {}
+        self._event = known.get(self._event_id)
+
+    def gone(self) -> bool:
+        if self._event is None:
+            return False  # not run by Gradio's queue: nobody to lose
+        return not self._event.alive or self._event_id not in self._queue.event_ids_to_events
+
+    def check(self) -> None:
+        if self.gone():
+            raise JobCancelled(f"the {self.kind} job was cancelled after {time.perf_counter() - self.started:.1f} s: "
+                               "its client went away")
+
+    def __enter__(self) -> "Job":
+        _running.job = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _running.job = None
+
+
+def cancellable(translator: Translator) -> Translator:
+    """Let the running job stop ``translator`` between its generator's layers (hooks added once)."""
+    generator = translator.generator
+    with _hooking:
+        if isinstance(generator, nn.Module) and not getattr(generator, "_stops_for_jobs", False):
+            for module in generator.modules():
+                if next(module.children(), None) is None:
+                    module.register_forward_pre_hook(_stop_if_cancelled)
+            generator._stops_for_jobs = True
+    return translator
+
+
+def _stop_if_cancelled(module: nn.Module, inputs) -> None:
+    job = getattr(_running, "job", None)
+    if job is not None:
+        job.check()
+
+
+def log(message: str) -> None:
+    """A line in the server's log (stderr), where details that users are not shown go."""
+    print(f"cycletools serve: {message}", file=sys.stderr, flush=True)
+
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s'\"`()<>,;]+")
+
+
+def hide_paths(text: str) -> str:
+    """Server paths out of a message: a file's name, or ``$CYCLETOOLS_HOME/...`` in the user's folder."""
+    home = str(store.home())
+
+    def short(match: re.Match) -> str:
+        path = match.group(0)
+        return "$CYCLETOOLS_HOME" + path[len(home):] if path.startswith(home + "/") else Path(path).name
+
+    return ABSOLUTE_PATH.sub(short, text)
+
+
+def public_message(exc: BaseException) -> str:
+    """One sentence for the page: the error's first line, no server paths."""
+    text = hide_paths(first_line(exc))
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def refusal(message: str, cause: BaseException | None = None) -> gr.Error:
+    """The page shows ``message``; the log also gets the cause."""
+    log(f"refused: {message}" + (f" ({type(cause).__name__}: {cause})" if cause else ""))
+    return gr.Error(message, duration=None, print_exception=False)
+
+
+def clear_errors(function):
+    """Errors reach the page as one sentence without server paths; details and tracebacks go to the log."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except JobCancelled as exc:
+            log(str(exc))
+            raise gr.Error("The request was cancelled.", print_exception=False) from None
+        except CycletoolsError as exc:
+            raise refusal(public_message(exc), exc) from None
+        except Exception:
+            log(f"{function.__name__} failed:\n{traceback.format_exc()}")
+            raise gr.Error("The translation failed on the server; its log has the details.", duration=None,
+                           print_exception=False) from None
+    return wrapper
+
+
+def upload_path(value: dict | str | None) -> str | None:
+    """The server's copy of an upload, from a component's unprocessed value (Gradio's FileData)."""
+    return value.get("path") if isinstance(value, dict) else value
+
+
+def open_image(path: str, limits: ServeLimits) -> Image.Image:
+    """Decode an uploaded image once its declared size and shape are checked; one sentence for what is
+    not a readable image, too large, too long and thin, or damaged."""
+    max_pixels = limits.max_image_pixels
+    limit = f"{max_pixels / 1e6:.0f} megapixels"
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise refusal(f"The image is too large: over the limit of {limit}.", exc) from None
+    except Exception as exc:  # UnidentifiedImageError, and what a broken header raises
+        raise refusal("This file is not an image that can be read (try PNG, JPEG or WebP).", exc) from None
+    if image.width * image.height > max_pixels:
+        raise refusal(f"The image is {image.width}×{image.height}; the limit is {limit}.")
+    if max(image.size) > limits.max_aspect_ratio * min(image.size):
+        raise refusal(f"The image is {image.width}×{image.height}; its longer side may be at most "
+                      f"{limits.max_aspect_ratio:g} times its shorter side.")
+    try:
+        image.load()
+    except Exception as exc:
+        raise refusal("The image file is damaged or incomplete.", exc) from None
+    return image
 
 
 def domain_choices() -> list[tuple[str, str]]:
@@ -63,9 +236,9 @@ def describe(name: str | None) -> str:
     spec = registry.domain(name)
     status, fast = store.status(spec), store.status(spec, "fast")
     plugin = registry.domain_plugins[name]
-    weights = f"Weights: **{status.state}**" + (f" (`{status.path}`)" if status.path else "")
+    weights = f"Weights: **{status.state}**"  # where they are is the server's business
     if fast.here:
-        weights += f"; fast variant **{fast.state}** (`{fast.path}`)"
+        weights += f"; fast variant **{fast.state}**"
     lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]
     if spec.reverse:
         lines.append(f"Reverse direction: `{spec.reverse}`")
@@ -94,63 +267,95 @@ def example_images() -> list[str]:
     return examples
 
 
+def make_workdir() -> Path:
+    """The app's temp folder, removed at exit; Gradio keeps uploads and results in it too, so that nothing
+    the app received (a refused upload's body included) outlives it. Under $GRADIO_TEMP_DIR when set."""
+    base = _GRADIO_TEMP_DIR
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-", dir=base))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "files")
+    return workdir
+
+
 def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
     """The Blocks app and its temp folder (removed at exit)."""
     limits = limits or ServeLimits()
     cache = TranslatorCache(device=device)  # one translator per domain, shared by every request
-    workdir = Path(tempfile.mkdtemp(prefix="cycletools-serve-"))
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    workdir = make_workdir()
 
-    def user_error(exc: Exception) -> gr.Error:
-        return gr.Error(str(exc), duration=None)
+    def job_folder() -> Path:
+        """A fresh folder for one job's files, in Gradio's cache: served as they are, never rewritten
+        (a result shared by identical jobs was rewritten while other clients downloaded it)."""
+        results = workdir / "files" / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=results))
 
-    def translate_image(image: Image.Image | None, name: str | None, direction: str):
-        if image is None:
-            raise gr.Error("Upload or paste an image first.")
+    def translator_for(domain: str) -> Translator:
+        if not store.usable(get_registry().domain(domain)):
+            raise CycletoolsError(f"there are no weights for {domain} yet: fetch them in the Plugins tab")
+        translator = cache.get(domain)
+        # What the model works on stays within the app's pixel limit too (the translator scales it down).
+        translator.max_working_pixels = min(translator.max_working_pixels, limits.max_image_pixels)
+        return cancellable(translator)
+
+    @clear_errors
+    def translate_image(upload: dict | None, name: str | None, direction: str):
+        path = upload_path(upload)
+        if not path:
+            raise refusal("Upload or paste an image first.")
         if not name:
-            raise gr.Error("Pick a domain first.")
-        if image.width * image.height > limits.max_image_pixels:
-            raise gr.Error(f"The image is {image.width}×{image.height}; the limit is "
-                           f"{limits.max_image_pixels / 1e6:.0f} megapixels.")
-        try:
-            translator = cache.get(resolve_direction(name, direction))
+            raise refusal("Pick a domain first.")
+        image = open_image(path, limits)
+        with Job("image") as job:
+            translator = translator_for(resolve_direction(name, direction))
+            job.check()
             result = translator(image)
-        except CycletoolsError as exc:
-            raise user_error(exc) from None
-        before = image.convert("RGBA" if result.mode == "RGBA" else "RGB")
-        return (before, result), result, f"Output: {result.width}×{result.height} ({result.mode})"
+        folder = job_folder()
+        before, after = folder / "input.png", folder / "translated.png"
+        ImageOps.exif_transpose(image).convert("RGBA" if result.mode == "RGBA" else "RGB").save(before)
+        result.save(after)
+        return (str(before), str(after)), str(after), f"Output: {result.width}×{result.height} ({result.mode})"
 
+    @clear_errors
     def translate_video_file(path: str | None, name: str | None, direction: str, stabilize: bool,
                              side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
         from cycletools.media.video import probe
         from cycletools.pipelines.video import translate_video
 
         if not path:
-            raise gr.Error("Upload a video first.")
+            raise refusal("Upload a video first.")
         if not name:
-            raise gr.Error("Pick a domain first.")
+            raise refusal("Pick a domain first.")
         try:
             info = probe(path)
-            if info.duration and info.duration > limits.max_video_seconds:
-                raise CycletoolsError(f"the clip lasts {info.duration:.0f} s; the limit is "
-                                      f"{limits.max_video_seconds:.0f} s")
-            domain = resolve_direction(name, direction)
-            target = Path(tempfile.mkdtemp(dir=workdir)) / f"{Path(path).stem}_{domain}.mp4"
-            result = translate_video(cache.get(domain), path, target, stabilize=0.6 if stabilize else None,
-                                     side_by_side=side_by_side)
         except CycletoolsError as exc:
-            raise user_error(exc) from None
+            raise refusal("This file is not a readable video.", exc) from None
+        if info.duration and info.duration > limits.max_video_seconds:
+            raise refusal(f"The clip lasts {info.duration:.0f} s; the limit is {limits.max_video_seconds:.0f} s.")
+        budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
+        with Job("video") as job:
+            def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone
+                budget(frame)
+                job.check()
+
+            domain = resolve_direction(name, direction)
+            translator = translator_for(domain)
+            target = job_folder() / f"{Path(path).stem}_{domain}.mp4"
+            result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
+                                     side_by_side=side_by_side, on_frame=watch)
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "
                    f"{result.frames_per_second:.1f} frames/s" + (f", audio {result.audio}" if result.audio else ""))
         return str(result.output), summary
 
+    @clear_errors
     def translate_camera(frame: np.ndarray | None, name: str | None, direction: str):
         if frame is None or not name:
             return None
-        try:
-            return cache.get(resolve_direction(name, direction)).translate_frames(frame[None])[0]
-        except CycletoolsError as exc:
-            raise user_error(exc) from None
+        if frame.shape[0] * frame.shape[1] > limits.max_image_pixels:
+            raise refusal("The camera's frames are larger than the image limit.")
+        return translator_for(resolve_direction(name, direction)).translate_frames(frame[None])[0]
 
     def plugin_table() -> list[list[Any]]:
         registry = get_registry()
@@ -159,7 +364,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             info = registry.domain_plugins[name]
             dist = f"{info.distribution} {info.version}" if info.distribution else "-"
             rows.append([name, spec.family_title, spec.title, f"{info.name} ({dist})",
-                         spec.architecture_summary(), store.status_text(spec)])
+                         store.architecture_text(spec), store.status_text(spec)])
         for problem in registry.problems:
             rows.append([problem.plugin.name, "—", f"failed: {problem.error}", problem.plugin.label, "—", "—"])
         return rows
@@ -185,8 +390,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         try:
             path = store.fetch(registry.domain(name), registry=registry)
         except CycletoolsError as exc:
-            return plugin_table(), f"⚠️ {exc}", gr.Dropdown(choices=domain_choices())
-        return plugin_table(), f"✅ {name}: weights saved to `{path}`", gr.Dropdown(choices=domain_choices())
+            log(f"fetch {name}: {exc}")
+            return plugin_table(), f"⚠️ {hide_paths(str(exc))}", gr.Dropdown(choices=domain_choices())
+        log(f"fetch {name}: saved {path}")
+        return plugin_table(), f"✅ {name}: weights saved", gr.Dropdown(choices=domain_choices())
 
     choices, initial = domain_choices(), default_domain()
     with gr.Blocks(title="cycletools", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
@@ -211,8 +418,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             examples = example_images()
             if examples:
                 gr.Examples(examples, inputs=source, label="Examples")
+            # Unprocessed (preprocess=False): the app opens the upload itself, checking its size first.
             run_image.click(translate_image, [source, domain, direction], [slider, output, size_note],
-                            api_name="translate_image")
+                            api_name="translate_image", concurrency_id="translate", preprocess=False)
         with gr.Tab("Video", id="video"):
             with gr.Row():
                 video_in = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")
@@ -223,7 +431,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                 run_video = gr.Button("Translate video", variant="primary", elem_id="translate-video")
             video_note = gr.Markdown(elem_id="video-info")
             run_video.click(translate_video_file, [video_in, domain, direction, stabilize, side],
-                            [video_out, video_note], api_name="translate_video")
+                            [video_out, video_note], api_name="translate_video", concurrency_id="translate")
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
                 camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",

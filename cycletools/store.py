@@ -109,6 +109,15 @@ def weights_architecture(spec: DomainSpec, variant: str = "full") -> dict[str, A
     return file_architecture(current.path) if current.here else None
 
 
+def architecture_text(spec: DomainSpec) -> str:
+    """The declared architecture, or what the weights here are when they differ:
+    ``resnet ngf=4 blocks=1 (declared resnet ngf=64 blocks=9)``."""
+    actual = weights_architecture(spec)
+    if not actual or not spec.architecture_differences(actual):
+        return spec.architecture_summary()
+    return f"{spec.architecture_summary(actual)} (declared {spec.architecture_summary()})"
+
+
 def file_architecture(path: Path) -> dict[str, Any] | None:
     """The generator config in a safetensors file's header (``None`` for other files, or none)."""
     if path.suffix != ".safetensors":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -35,19 +38,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = None):
+def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = None,
+          env: dict[str, str] | None = None):
+    """Start ``cycletools serve`` on a free port; its output goes to ``process.log`` (a file)."""
     port = free_port()
     extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
     env = {**os.environ, **extra, "CYCLETOOLS_HOME": str(home), "CYCLETOOLS_PLUGINS": plugins,
            "GRADIO_ANALYTICS_ENABLED": "False",
-           "CYCLETOOLS_SHARED": str(home / "no-shared-data")}  # no dataset images on the page (or its screenshot)
-    process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+           "CYCLETOOLS_SHARED": str(home / "no-shared-data"), **(env or {})}  # no dataset images on the page
+    log = Path(tempfile.mkdtemp(prefix="cycletools-serve-log-")) / "serve.log"
+    with log.open("w") as output:  # a file, not a pipe: a long log never blocks the server
+        process = subprocess.Popen([sys.executable, "-m", "cycletools", "serve", "--port", str(port), *args],
+                                   stdout=output, stderr=subprocess.STDOUT, text=True, env=env)
+    process.log = log
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 90
     while time.time() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.stdout.read()}")
+            raise AssertionError(f"serve exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -58,35 +66,78 @@ def serve(home: Path, *args: str, plugins: str = "", pythonpath: str | None = No
     raise AssertionError("the app did not come up within 90 s")
 
 
+def stop(process) -> str:
+    """Stop a served app like Ctrl-C; its log."""
+    process.terminate()
+    process.wait(timeout=60)
+    return process.log.read_text()
+
+
 @pytest.fixture(scope="module")
-def app_home(tmp_path_factory, tiny_generator_module_file) -> Path:
+def app_home(tmp_path_factory, tiny_generator_module_file, medium_generator_module_file,
+             full_generator_module_file) -> Path:
+    """Domains that translate at a working size of 256 (the shorter side scaled to it): horse2zebra with a
+    tiny generator (fast); summer2winter_yosemite with a medium one and zebra2horse with one of the
+    official size, slow enough on large inputs to show what a limit or a cancellation saves."""
     home = tmp_path_factory.mktemp("home")
-    for name in ("horse2zebra", "zebra2horse"):
-        result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(tiny_generator_module_file),
+    weights = {"horse2zebra": tiny_generator_module_file, "zebra2horse": full_generator_module_file,
+               "summer2winter_yosemite": medium_generator_module_file}
+    for name, file in weights.items():
+        result = subprocess.run([sys.executable, "-m", "cycletools", "weights", "import", str(file),
                                  "--plugin", name], capture_output=True, text=True,
                                 env={**os.environ, "CYCLETOOLS_HOME": str(home)}, timeout=120)
         assert result.returncode == 0, result.stderr
     return home
 
 
-@pytest.fixture(scope="module")
-def tiny_generator_module_file(tmp_path_factory) -> Path:
+def generator_file(folder: Path, ngf: int, n_blocks: int) -> Path:
     import torch
 
     from cycletools.models import ResnetGenerator, init_weights
     from cycletools.weights import save_generator
 
     torch.manual_seed(0)
-    return save_generator(init_weights(ResnetGenerator(ngf=4, n_blocks=1), gain=0.5),
-                          tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    return save_generator(init_weights(ResnetGenerator(ngf=ngf, n_blocks=n_blocks), gain=0.5),
+                          folder / f"resnet-{ngf}-{n_blocks}.safetensors")
 
 
 @pytest.fixture(scope="module")
-def server(app_home):
+def tiny_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=4, n_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def medium_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=16, n_blocks=9)  # seconds per megapixel
+
+
+@pytest.fixture(scope="module")
+def full_generator_module_file(tmp_path_factory) -> Path:
+    return generator_file(tmp_path_factory.mktemp("weights"), ngf=64, n_blocks=9)  # the official size
+
+
+@pytest.fixture(scope="module")
+def server_process(app_home):
+    """One translation at a time, one more may wait."""
     process, url = serve(app_home, "--max-upload", "2mb", "--queue-size", "1")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    process.url = url
+    yield process
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(server_process) -> str:
+    return server_process.url
+
+
+@pytest.fixture(scope="module")
+def roomy_server(app_home):
+    """Two translations at a time, 40 may wait; clips may last 2 s."""
+    process, url = serve(app_home, "--max-upload", "20mb", "--queue-size", "40", "--concurrency", "2",
+                         "--max-video-seconds", "2")
+    process.url = url
+    yield process
+    stop(process)
 
 
 def random_image(width: int, height: int, path: Path, mode: str = "RGB") -> Path:
@@ -234,11 +285,12 @@ def status_of(url: str) -> int:
         return exc.code
 
 
-@pytest.mark.parametrize("path", ["gradio_api/file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
-                                  "file=/etc/passwd", "gradio_api/file=%2Fetc%2Fpasswd"])
-def test_files_outside_the_app_are_refused(server, path: str):
-    code = status_of(server + path)
-    assert code in (403, 404), code
+@pytest.mark.parametrize("path, expected", [("gradio_api/file=/etc/passwd", 403),
+                                            ("gradio_api/file=../../../../etc/passwd", 403),
+                                            ("gradio_api/file=%2Fetc%2Fpasswd", 403),
+                                            ("file=/etc/passwd", 404)])  # no such route (README says so)
+def test_files_outside_the_app_are_refused(server, path: str, expected: int):
+    assert status_of(server + path) == expected
 
 
 def test_oversized_uploads_are_refused(server, tmp_path: Path):
@@ -297,7 +349,7 @@ def test_fetch_button_says_clearly_when_the_download_fails_and_stop_removes_temp
     site = install_fake_distribution(tmp_path / "site", "cycletools-local", "1.0", {"local": "local_plugin"},
                                      {"local_plugin": OFFLINE_PLUGIN.replace("URL", closed)})
     process, url = serve(tmp_path / "home", plugins="local", pythonpath=str(site))
-    first_line = process.stdout.readline()
+    first_line = next(line for line in process.log.read_text().splitlines() if "temp folder " in line)
     workdir = Path(first_line.rsplit("temp folder ", 1)[1].strip())
     assert workdir.is_dir()
     try:
@@ -335,3 +387,303 @@ def test_the_picker_and_description_show_a_fast_variant(tmp_path: Path, monkeypa
     assert labels["apple2orange"].endswith("(apple2orange) — downloadable, fast cached")
     description = app.describe("apple2orange")
     assert "fast variant **cached**" in description and "not here yet" not in description
+
+
+# ---------------------------------------------------------------- the probe of issue 13, section 2
+
+
+def one_sentence(message: str) -> bool:
+    """A short single-line message naming no server path, with none of Gradio's internal wording."""
+    return ("\n" not in message and len(message) < 200 and "/" not in message and "Traceback" not in message
+            and "component" not in message and "preprocess" not in message)
+
+
+def error_of(client, *args, api_name: str, timeout: float = 60) -> str:
+    """The message a request fails with (it must fail, within ``timeout`` seconds)."""
+    job = client.submit(*args, api_name=api_name)
+    with pytest.raises(Exception) as failure:
+        job.result(timeout=timeout)
+    assert not isinstance(failure.value, TimeoutError), f"no answer within {timeout} s"
+    return str(failure.value)
+
+
+def undeclared_clip(path: Path, frames: int, fps: int = 24, width: int = 64, height: int = 48) -> Path:
+    """A clip whose file says nothing of its length: a live WebM (no duration, no cues) or a raw H.264 stream."""
+    import av
+
+    from media_fixtures import moving_square
+
+    webm = path.suffix == ".webm"
+    with av.open(str(path), mode="w", format="webm" if webm else "h264",
+                 options={"live": "1"} if webm else {}) as container:
+        stream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(moving_square(index, width, height), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".h264"])
+def test_clips_that_do_not_declare_their_length_stop_at_the_limit(roomy_server, tmp_path: Path, suffix: str):
+    from gradio_client import Client, handle_file
+
+    from cycletools.media.video import probe
+
+    clip = undeclared_clip(tmp_path / f"five-seconds{suffix}", frames=120)  # 5 s at 24 fps (4.8 s at raw's 25)
+    assert probe(clip).duration is None
+    client = Client(roomy_server.url, verbose=False)
+    started = time.time()
+    message = error_of(client, handle_file(str(clip)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "2 s" in message and "limit" in message and one_sentence(message), message
+    assert time.time() - started < 30
+    short = undeclared_clip(tmp_path / f"one-second{suffix}", frames=24)
+    output, note = client.predict(handle_file(str(short)), "horse2zebra", "forward", False, False,
+                                  api_name="/translate_video")
+    assert note.startswith("24 frames, 64×48")
+
+GOES_AWAY = """
+import os, sys, time
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
+
+url, file, domain, direction, api_name = sys.argv[1:]
+client = Client(url, verbose=False)
+extra = (False, False) if api_name == "/translate_video" else ()
+job = client.submit(handle_file(file), domain, direction, *extra, api_name=api_name)
+deadline = time.time() + 60
+while job.status().code not in (Status.PROCESSING, Status.PROGRESS):
+    if job.done() or time.time() > deadline:
+        sys.exit(f"the job did not start: {job.status()}, {job.result() if job.done() else ''}")
+    time.sleep(0.05)
+print("started", flush=True)
+time.sleep(1)
+os._exit(0)  # like a closed tab: the connections drop, nothing is cancelled politely
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """The processor time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_a_job_whose_client_went_away_is_cancelled(server_process, tmp_path: Path, kind: str):
+    """Left running, the video (600 frames) or the image (4096×256, the longest shape allowed, through a
+    generator of the official size: about 20 s) keeps the server busy for a good while after its client
+    has gone."""
+    from gradio_client import Client, handle_file
+
+    from media_fixtures import moving_square
+
+    if kind == "video":
+        source = make_clip(tmp_path / "long.mp4", width=320, height=240, frames=600)
+        request = [str(source), "horse2zebra", "forward", "/translate_video"]
+    else:
+        source = tmp_path / "long.png"
+        Image.fromarray(moving_square(0, 4096, 256)).save(source)
+        request = [str(source), "horse2zebra", "reverse", "/translate_image"]
+    assert source.stat().st_size < 2 * 1024 * 1024
+    script = tmp_path / "goes_away.py"
+    script.write_text(GOES_AWAY)
+    gone = subprocess.run([sys.executable, str(script), server_process.url, *request], capture_output=True,
+                          text=True, timeout=120)
+    assert gone.returncode == 0 and "started" in gone.stdout, gone.stderr
+    left = time.time()
+    time.sleep(2)
+    before = cpu_seconds(server_process.pid)
+    time.sleep(3)
+    busy = cpu_seconds(server_process.pid) - before
+    assert busy < 1, f"the server worked {busy:.1f} s of the 3 s after its client left"
+    client = Client(server_process.url, verbose=False)
+    _, output, _ = client.predict(handle_file(str(random_image(24, 24, tmp_path / "next.png"))), "horse2zebra",
+                                  "forward", api_name="/translate_image")
+    assert Image.open(output).size == (24, 24)
+    waited = time.time() - left
+    assert waited < 25, f"the next request waited {waited:.0f} s"
+    assert "cancelled" in server_process.log.read_text()
+
+def test_identical_concurrent_jobs_each_get_complete_files_of_their_own(roomy_server, tmp_path: Path):
+    """24 clients send the same image at once; each fetches its result files again and again while the
+    others' jobs finish: every fetch must be complete, and no two jobs share a file."""
+    from gradio_client import Client, handle_file
+
+    image = random_image(600, 400, tmp_path / "same.png")
+    clients, done = 24, threading.Event()
+    barrier = threading.Barrier(clients)
+    finished: list[int] = []
+    urls: dict[int, list[str]] = {}
+    problems: list[str] = []
+
+    def fetch_all(index: int, file_urls: list[str]) -> None:
+        for url in file_urls:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                body = response.read()  # raises IncompleteRead when fewer bytes come than declared
+            path = tmp_path / f"client{index}.png"
+            path.write_bytes(body)
+            with Image.open(path) as result:
+                result.load()
+                if result.size != (600, 400):
+                    problems.append(f"client {index}: {result.size}")
+
+    def one_client(index: int) -> None:
+        try:
+            client = Client(roomy_server.url, verbose=False, download_files=False)
+            barrier.wait(timeout=120)
+            slider, output, note = client.predict(handle_file(str(image)), "horse2zebra", "forward",
+                                                  api_name="/translate_image")
+            urls[index] = [slider[0]["url"], slider[1]["url"], output["url"]]
+            finished.append(index)
+            while not done.is_set():
+                fetch_all(index, urls[index])
+            fetch_all(index, urls[index])
+        except Exception as exc:  # noqa: BLE001 - every failure is reported below
+            problems.append(f"client {index}: {type(exc).__name__}: {exc}")
+            finished.append(index)
+
+    threads = [threading.Thread(target=one_client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline = time.time() + 300
+    while len(finished) < clients and time.time() < deadline:
+        time.sleep(0.2)
+    done.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not problems, problems[:5]
+    assert len(urls) == clients
+    owners: dict[str, set[int]] = {}
+    for index, client_urls in urls.items():
+        for url in client_urls:
+            owners.setdefault(url, set()).add(index)
+    shared = [url for url, indices in owners.items() if len(indices) > 1]
+    assert shared == [], f"{len(shared)} files are shared between jobs"
+
+
+def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path, app_home):
+    """An upload named '..' is refused; its body must not outlive the app."""
+    gradio_temp = tmp_path / "gradio-temp"
+    process, url = serve(app_home, env={"GRADIO_TEMP_DIR": str(gradio_temp)})
+    marker = f"cycletools-leftover-{os.getpid()}-{time.time()}".encode()
+    boundary = "cycletoolsboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"..\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + marker + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 400
+    finally:
+        stop(process)
+    left = [path for path in gradio_temp.rglob("*") if path.is_file() and marker in path.read_bytes()]
+    assert left == []
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` and holds almost nothing: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def test_bad_uploads_get_one_clear_sentence_and_the_details_stay_in_the_log(server_process, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server_process.url, verbose=False)
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image at all")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(60_000, 60_000))    # beyond Pillow's own bomb limit
+    large = tmp_path / "large.png"
+    large.write_bytes(png_header(10_000, 8_000))    # 80 megapixels: over the app's 40
+    truncated = tmp_path / "truncated.png"
+    random_image(300, 200, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:20_000])
+    expected = {fake: "not an image", bomb: "megapixels", large: "10000×8000", truncated: "damaged"}
+    for file, words in expected.items():
+        message = error_of(client, handle_file(str(file)), "horse2zebra", "forward", api_name="/translate_image")
+        assert words in message and one_sentence(message), message
+    message = error_of(client, handle_file(str(fake)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "not a readable video" in message and one_sentence(message), message
+    message = error_of(client, handle_file(str(random_image(16, 16, tmp_path / "a.png"))), "monet2photo", "forward",
+                       api_name="/translate_image")
+    assert "no weights for monet2photo yet" in message and one_sentence(message), message
+    outside = call_api(server_process.url, "translate_image",
+                       [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "horse2zebra", "forward"])
+    assert "event: error" in outside and "root:" not in outside  # the app opens uploads, never other files
+    log = server_process.log.read_text()
+    assert "fake.png" in log and "UnidentifiedImageError" in log  # the details, for whoever runs the server
+
+
+def call_api(url: str, api_name: str, data: list) -> str:
+    """A request through Gradio's plain HTTP API (no upload step); the text of its event stream."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60) as response:
+        return response.read().decode()
+
+
+def test_the_page_shows_no_server_paths(server, app_home):
+    with urllib.request.urlopen(server + "config", timeout=30) as response:
+        config = response.read().decode()
+    assert "horse2zebra" in config
+    assert str(app_home) not in config and "safetensors" not in config
+
+@pytest.mark.parametrize("width, height", [(256, 1), (1, 256), (1, 1)])
+def test_extreme_image_shapes_answer_within_seconds(server, tmp_path: Path, width: int, height: int):
+    """summer2winter_yosemite translates at a working size of 256: a 256×1 image would be worked on at
+    256×65536 (a minute and gigabytes with the medium generator) without the app's limit."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    image = random_image(width, height, tmp_path / f"{width}x{height}.png")
+    started = time.time()
+    job = client.submit(handle_file(str(image)), "summer2winter_yosemite", "forward", api_name="/translate_image")
+    try:
+        _, output, note = job.result(timeout=15)
+    except TimeoutError:
+        pytest.fail(f"no answer within 15 s for a {width}×{height} image")
+    except Exception as exc:  # a refusal: it must say why, in one sentence
+        assert f"{width}×{height}" in str(exc) and one_sentence(str(exc)), str(exc)
+        assert (width, height) != (1, 1), "a 1×1 image is harmless and must be translated"
+    else:
+        assert Image.open(output).size == (width, height)
+    assert time.time() - started < 15
+
+
+def test_cheap_limits_in_process():
+    """The checks made before any work: the size a model works at, and a clip's decoded budget."""
+    from types import SimpleNamespace
+
+    from cycletools.app import DecodeBudget
+    from cycletools.errors import CycletoolsError
+    from cycletools.utils.sizes import working_resolution
+
+    # What the model works on is bounded (the app passes its pixel limit to the translator).
+    assert working_resolution(4000, 3000, 256, max_pixels=1_000_000) == (341, 256)
+    width, height = working_resolution(16, 1, 256, max_pixels=1_000_000)
+    assert width * height <= 1_000_000 and (width, height) == (4000, 250)
+    budget = DecodeBudget.for_clip(SimpleNamespace(fps=1000, width=10, height=10), seconds=2)
+    frame = SimpleNamespace(time=0.0, image=np.zeros((10, 10, 3), np.uint8))  # no timestamps, as in raw H.264
+    for _ in range(120):                          # 2 s at the 60 frames a second a budget allows at most
+        budget(frame)
+    with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
+        budget(frame)
+    with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
+        DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), seconds=2)(
+            SimpleNamespace(time=2.5, image=frame.image))

@@ -28,16 +28,13 @@ def plugin_rows() -> list[dict]:
     for name, spec in registry.domains.items():
         info = registry.domain_plugins[name]
         weights = store.status(spec)
-        actual = store.weights_architecture(spec)
         rows.append({
             "name": name, "family": spec.family, "family_title": spec.family_title, "title": spec.title,
             "description": spec.description, "source": spec.source, "target": spec.target,
             "reverse": spec.reverse, "plugin": info.name, "distribution": info.distribution,
             "version": info.version, "builtin": info.builtin, "architecture": dict(spec.architecture),
-            "weights_architecture": actual,
-            "architecture_text": (spec.architecture_summary() if not actual or not spec.architecture_differences(actual)
-                                  else f"{spec.architecture_summary(actual)} (declared "
-                                       f"{spec.architecture_summary()})"),
+            "weights_architecture": store.weights_architecture(spec),
+            "architecture_text": store.architecture_text(spec),
             "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
             "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
             "status": store.status_text(spec),

@@ -9,7 +9,8 @@ HELP = """Start the web app: every registered domain on images (before/after com
 video files (progress, audio and frame rate kept) and the browser's camera, and a Plugins tab
 (weights status, model cards, fetching missing weights). Local by default; --share asks Gradio
 for a public link (needs internet). Requests are queued: --concurrency translations at once,
---queue-size more may wait, beyond that the page says the app is busy."""
+--queue-size more may wait, beyond that the page says the app is busy. Uploads, images (megapixels,
+aspect ratio) and clips (seconds, also counted while decoding) are limited; see the README's Limits."""
 
 
 def add_parser(commands) -> None:
@@ -21,6 +22,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
     parser.add_argument("--max-upload", default="200mb", help="largest upload accepted (default: 200mb)")
     parser.add_argument("--max-image-mp", type=float, default=40.0, help="largest image in megapixels (default: 40)")
+    parser.add_argument("--max-aspect-ratio", type=float, default=16.0,
+                        help="longest image side / shortest (default: 16)")
     parser.add_argument("--max-video-seconds", type=float, default=600.0, help="longest clip (default: 600)")
     parser.add_argument("--concurrency", type=int, default=1, help="translations at once (default: 1)")
     parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait (default: 16)")
@@ -39,6 +42,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CycletoolsError(f"the web app needs Gradio ({exc.name} is missing): pip install 'cycletools[app]'") from None
     limits = web.ServeLimits(max_upload=args.max_upload, max_image_pixels=int(args.max_image_mp * 1e6),
+                             max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency)
     demo, workdir = web.build_app(args.device, limits)
@@ -47,7 +51,7 @@ def run_serve(args: argparse.Namespace) -> int:
           flush=True)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=limits.max_upload,
-                    allowed_paths=[], show_error=True, quiet=True, theme=web.theme(), footer_links=["api"],
+                    allowed_paths=[], show_error=False, quiet=True, theme=web.theme(), footer_links=["api"],
                     ssr_mode=False)
     except OSError as exc:
         raise CycletoolsError(f"cannot serve on {args.host}:{args.port} ({exc})") from None

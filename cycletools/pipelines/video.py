@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cycletools.errors import CycletoolsError, first_line
-from cycletools.media.video import FrameReader, VideoInfo, VideoWriter, probe
+from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWriter, probe
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.atomic import check_writable
 from cycletools.utils.interrupts import StopRequest
@@ -84,11 +84,13 @@ def check_video_job(source: str | Path, target: str | Path, size: int | None = N
 def translate_video(translator: Translator, source: str | Path, target: str | Path, batch_size: int = 4,
                     size: int | None = None, scale: float | None = None, start: float | None = None,
                     duration: float | None = None, side_by_side: bool = False, progress: bool = True,
-                    stabilize: float | None = None) -> VideoResult:
+                    stabilize: float | None = None,
+                    on_frame: Callable[[DecodedFrame], None] | None = None) -> VideoResult:
     """Translate ``source`` into ``target`` keeping frame count, frame rate, size and audio.
 
     ``stabilize`` (a strength in [0, 1)) blends each output with the previous one carried along
-    the input's optical flow, which removes most frame-to-frame flicker.
+    the input's optical flow, which removes most frame-to-frame flicker. ``on_frame`` sees each
+    decoded frame (in the decoding thread); an error it raises stops the job with that error.
     """
     source, target = Path(source), Path(target)
     info = check_video_job(source, target, size, scale, start)
@@ -119,13 +121,16 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             for frame in reader:
                 if stop.is_set():
                     break
+                if on_frame is not None:
+                    on_frame(frame)
                 image = frame.image
                 if image.shape[1] != width or image.shape[0] != height:
                     image = _resize(image, width, height)
                 if not _put(decoded, (frame.time, image), keep_trying=lambda: not stop.is_set()):
                     break
-        except BaseException as exc:  # handed to the main thread
+        except BaseException as exc:  # handed to the main thread, which stops at once
             errors.append(exc)
+            stop.set()
         finally:
             _put(decoded, _END, keep_trying=lambda: not stop.is_set())
 
