@@ -25,6 +25,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--max-aspect-ratio", type=float, default=16.0,
                         help="longest image side / shortest (default: 16)")
     parser.add_argument("--max-video-seconds", type=float, default=600.0, help="longest clip (default: 600)")
+    parser.add_argument("--threads", type=int, metavar="N", default=None,
+                        help="CPU threads for the generators (default: the physical cores)")
     parser.add_argument("--concurrency", type=int, default=1, help="translations at once (default: 1)")
     parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait (default: 16)")
     parser.set_defaults(handler=run_serve)
@@ -41,6 +43,9 @@ def run_serve(args: argparse.Namespace) -> int:
         from cycletools import app as web
     except ImportError as exc:
         raise CycletoolsError(f"the web app needs Gradio ({exc.name} is missing): pip install 'cycletools[app]'") from None
+    from cycletools.utils.devices import set_threads
+
+    set_threads(args.threads)
     limits = web.ServeLimits(max_upload=args.max_upload, max_image_pixels=int(args.max_image_mp * 1e6),
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
