@@ -32,8 +32,13 @@ def plugin_site(tmp_path: Path, monkeypatch) -> Path:
     install_fake_distribution(site, "cycletools-good", "2.0", {"good": "good_plugin"}, {"good_plugin": GOOD_PLUGIN})
     install_fake_distribution(site, "cycletools-broken", "0.1", {name: f"broken_{name}" for name in BROKEN_PLUGINS},
                               {f"broken_{name}": source for name, source in BROKEN_PLUGINS.items()})
+    yield from activate(site, tmp_path / "home", monkeypatch)
+
+
+def activate(site: Path, home: Path, monkeypatch):
+    """Put ``site`` on sys.path with every third-party plugin allowed, around a fresh registry."""
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(home))
     monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
     reset_registry()
     yield site
@@ -380,12 +385,7 @@ def semantics_site(tmp_path: Path, monkeypatch) -> Path:
     site = install_fake_distribution(tmp_path / "site", "cycletools-semantics", "0.1",
                                      {name: f"sem_{name}" for name in SEMANTICS},
                                      {f"sem_{name}": source for name, source in SEMANTICS.items()})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
-    reset_registry()
-    yield site
-    reset_registry()
+    yield from activate(site, tmp_path / "home", monkeypatch)
 
 
 def test_a_plugin_with_any_problem_keeps_none_of_its_registrations(semantics_site: Path):

@@ -66,6 +66,7 @@ class TimeBudget:
     decay_start: int | None = None
     decay_from: float = 1.0
     warmup_steps: int = 2
+    trusted_steps: int = 10
     _clock: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- the schedule
@@ -123,7 +124,9 @@ class TimeBudget:
                 return (f"time budget: {self.total_steps} steps in all ({rate:.2f} steps/s measured); "
                         f"the learning rate now falls linearly to zero at step {self.total_steps}")
             return None
-        behind = affordable < self.total_steps and (self.total_steps - affordable) > 0.01 * self.total_steps + 1
+        # Behind: the measured speed (over enough steps to trust, e.g. after a resume) cannot reach the plan.
+        behind = (measured >= self.trusted_steps and affordable < self.total_steps
+                  and (self.total_steps - affordable) > 0.01 * self.total_steps + 1)
         if behind and step < self.total_steps:
             self.decay_from, self.decay_start = self.factor(step), step
             self.total_steps = max(affordable, step + 1)
