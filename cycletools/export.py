@@ -1,4 +1,4 @@
-"""Export generators to ONNX or TorchScript, and run ONNX exports with ONNX Runtime.
+"""Export generators to ONNX or TorchScript, and run ONNX exports with ONNX Runtime or OpenVINO.
 
 An export takes and returns NCHW float tensors in [-1, 1] whose height and width are
 multiples of 4 (the Translator pads any image to that and crops back), either of one fixed
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import warnings
 from pathlib import Path
 
@@ -83,6 +84,28 @@ class OnnxGenerator(nn.Module):
                                   f"(got {batch.shape[3]}×{batch.shape[2]}); export it with --dynamic-size")
         array = np.ascontiguousarray(batch.detach().cpu().float().numpy())
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+
+
+class OpenVinoGenerator(nn.Module):
+    """An ONNX export compiled by OpenVINO for the CPU (latency mode, fp32), usable wherever a generator is."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        super().__init__()
+        openvino = require("openvino", "openvino", "the openvino backend")
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self.compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        except Exception as exc:
+            raise CycletoolsError(f"{path}: OpenVINO cannot compile it ({first_line(exc)})") from None
+        self.request = self.compiled.create_infer_request()
+        self.lock = threading.Lock()  # one request, used by one caller at a time
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(batch.detach().cpu().float().numpy())
+        with self.lock:
+            return torch.from_numpy(np.array(self.request.infer({0: array})[0]))
 
 
 def load_exported(path: str | Path) -> nn.Module:

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from cycletools.domains import DomainSpec
     from cycletools.registry import Registry
 
-BACKENDS = ("torch", "compile", "onnxruntime")
+BACKENDS = ("torch", "compile", "onnxruntime", "openvino")
+EXPORTED = ("onnxruntime", "openvino")  # backends that run a cached ONNX export on the CPU
 VARIANTS = ("auto", "full", "fast")
 
 
@@ -85,8 +86,8 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     if int8 and (backend != "onnxruntime" or calibrate is None):
         raise UsageError("int8 runs on the onnxruntime backend and needs calibration images: --backend onnxruntime "
                          "--precision int8 --calibrate DIR (a folder of the domain's input side, e.g. DATA/trainA)")
-    if backend == "onnxruntime":
-        device = _onnx_device(device, "fp32" if int8 else precision)
+    if backend in EXPORTED:
+        device = _onnx_device(backend, device, "fp32" if int8 else precision)
     device = device if isinstance(device, torch.device) else resolve_device(device)
     precision = "int8" if int8 else resolve_precision(precision, device)
     spec, notice = None, None
@@ -103,8 +104,8 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     else:
         path, origin, variant = Path(weights), "file", "full"
     module, config = load_generator(path, registry)
-    if backend == "onnxruntime":
-        module = _onnx_session(module, config, path, calibrate if int8 else None)
+    if backend in EXPORTED:
+        module = _exported(backend, module, config, path, calibrate if int8 else None)
     metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
     return LoadedGenerator(module, config, path, origin, device, precision, backend, spec, variant, notice, metadata)
 
@@ -132,24 +133,24 @@ def _domain_weights(spec: "DomainSpec", weights, variant: str, download: bool,
     return path, status.state if status.here else "downloaded"
 
 
-def _onnx_device(device, precision: str) -> str:
+def _onnx_device(backend: str, device, precision: str) -> str:
     if device not in (None, "", "auto", "cpu") and str(device) != "cpu":
-        raise CycletoolsError("the onnxruntime backend runs on the CPU; use --backend torch on CUDA")
+        raise CycletoolsError(f"the {backend} backend runs on the CPU; use --backend torch on a GPU")
     if precision not in ("auto", "fp32"):
-        raise CycletoolsError("the onnxruntime backend computes in fp32")
+        raise CycletoolsError(f"the {backend} backend computes in fp32")
     return "cpu"
 
 
-def _onnx_session(generator, config: dict[str, Any], source: Path, calibrate=None):
-    """An ONNX Runtime session of ``generator``: exported once per weights file and config (and quantised
-    once per calibration set for int8), then cached."""
+def _exported(backend: str, generator, config: dict[str, Any], source: Path, calibrate=None):
+    """``generator`` run by ONNX Runtime or OpenVINO from an ONNX export made once per weights file and
+    config (and quantised once per calibration set for int8), then cached."""
     import hashlib
     import json
 
     import torch
 
     from cycletools import store
-    from cycletools.export import OnnxGenerator, export_generator
+    from cycletools.export import OnnxGenerator, OpenVinoGenerator, export_generator
     from cycletools.utils.files import file_sha256
 
     key = hashlib.sha256((file_sha256(source) + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:24]
@@ -164,4 +165,5 @@ def _onnx_session(generator, config: dict[str, Any], source: Path, calibrate=Non
         if not quantized.is_file():
             quantize_onnx(path, quantized, calibration_inputs(calibrate))
         path = quantized
-    return OnnxGenerator(path, threads=torch.get_num_threads())  # --threads, or the physical cores
+    runtime = OpenVinoGenerator if backend == "openvino" else OnnxGenerator
+    return runtime(path, threads=torch.get_num_threads())  # --threads, or the physical cores

@@ -111,3 +111,24 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
     missing = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
                       "--precision", "int8", "-o", str(tmp_path / "x.png"), env=env)
     assert missing.returncode == 2 and "needs calibration images" in missing.stderr
+
+
+@pytest.mark.slow
+def test_openvino_backend_matches_pytorch_and_caches_its_export(tmp_path: Path, tiny_generator_file: Path,
+                                                                monkeypatch):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from cycletools.errors import CycletoolsError
+    from cycletools.export import OpenVinoGenerator
+
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    openvino = Translator.from_file(tiny_generator_file, backend="openvino")
+    assert isinstance(openvino.generator, OpenVinoGenerator) and openvino.device.type == "cpu"
+    eager = Translator.from_file(tiny_generator_file, device="cpu")
+    for height, width in ((37, 53), (256, 256), (8, 120)):
+        x = torch.rand(2, 3, height, width) * 2 - 1
+        assert float((openvino.translate_tensor(x) - eager.translate_tensor(x)).abs().max()) < 1e-3
+    exports = list((tmp_path / "home" / "onnx").iterdir())
+    Translator.from_file(tiny_generator_file, backend="openvino")
+    assert list((tmp_path / "home" / "onnx").iterdir()) == exports and len(exports) == 1  # exported once
+    with pytest.raises(CycletoolsError, match="the openvino backend runs on the CPU"):
+        Translator.from_file(tiny_generator_file, backend="openvino", device="cuda:0")

@@ -70,11 +70,12 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
                         help="with --plugin: the full generator or its compact fast student; auto takes the "
                              "fast one on the CPU when it is here (default: auto)")
-    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime"), default="torch",
-                        help="torch: plain PyTorch; compile: PyTorch with torch.compile, fastest for videos, "
-                             "the webcam and folders of same-sized images (the first call per frame size waits "
-                             "for compilation, seconds, cached on disk for later runs); onnxruntime (CPU): an "
-                             "ONNX export run with ONNX Runtime, made on first use and cached (default: torch)")
+    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime", "openvino"), default="torch",
+                        help="torch: plain PyTorch; compile: PyTorch with torch.compile, for videos, the webcam "
+                             "and folders of same-sized images (the first call per frame size waits for "
+                             "compilation, seconds, cached on disk for later runs); onnxruntime and openvino "
+                             "(CPU): an ONNX export, made on first use and cached, run by ONNX Runtime or by "
+                             "OpenVINO, the fastest for the compact generators on a CPU (default: torch)")
 
 
 def generator_options(args: argparse.Namespace) -> dict:
