@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 
@@ -21,6 +20,7 @@ import torch
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.training.config import resolve_config
 from cycletools.training.trainer import CycleGANTrainer
+from cycletools.utils.devices import describe_cpu
 
 
 def measure(recipe: str, args: argparse.Namespace, data: str, out: str) -> dict:
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     machine = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
-        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        describe_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         data = str(make_shapes_dataset(f"{tmp}/data", count=2, size=16, test_count=0))
         results = [measure(recipe, args, data, f"{tmp}/runs") for recipe in ("official", "fast")]

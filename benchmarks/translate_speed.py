@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 
 from cycletools.models import ResnetGenerator, init_weights
 from cycletools.pipelines.translator import Translator
+from cycletools.utils.devices import describe_cpu
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     generator = init_weights(ResnetGenerator(ngf=64, n_blocks=9))
     device = Translator(generator, device=args.device).device
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        describe_cpu()
     base = {"machine": machine, "torch": torch.__version__, "generator": "resnet9 ngf64"}
 
     backends = (False, True) if args.compile else (False,)

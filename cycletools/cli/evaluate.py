@@ -40,6 +40,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", metavar="FILE", help="write the JSON report here (it is always printed)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
     parser.add_argument("--download", action="store_true", help="download missing domain weights")
+    parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime", "openvino"), default="torch",
+                        help="how the evaluated generator runs, as for translate (default: torch)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+                        help="its compute precision, as for translate; int8 with --backend onnxruntime "
+                             "--calibrate DIR measures what quantisation costs")
+    parser.add_argument("--calibrate", metavar="DIR", help="with --precision int8: calibration images")
     parser.add_argument("--variant", choices=("full", "fast"), default="full",
                         help="evaluate the full generator or the domain's fast student (default: full)")
     parser.set_defaults(handler=run_eval)
@@ -101,8 +107,10 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
             raise CycletoolsError(f"{spec.name} has no reverse domain to evaluate {direction} with")
         domain = registry.domain(name)
         weights = args.weights if direction == own else None
+        how = {"backend": args.backend, "precision": args.precision, "calibrate": args.calibrate} \
+            if direction == own else {}
         translator = Translator.from_loaded(get_generator(name, weights=weights, download=args.download,
-                                                          device=device, variant=args.variant))
+                                                          device=device, variant=args.variant, **how))
         reverse = None
         if domain.reverse is not None:
             reverse_spec = registry.domain(domain.reverse)
@@ -113,5 +121,6 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
         entry = evaluate.evaluate_direction(
             translator, data / f"{args.split}{source_side}", data / f"{args.split}{real_side}", ctx,
             reverse=reverse, imagenet_class=domain.imagenet_class, save_dir=save_dir, limit=args.limit)
-        entries.append({"direction": direction, "plugin": name, "variant": translator.variant, **entry})
+        entries.append({"direction": direction, "plugin": name, "variant": translator.variant,
+                        "backend": translator.loaded.backend, "precision": translator.precision, **entry})
     return entries
