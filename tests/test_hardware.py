@@ -104,7 +104,8 @@ def test_an_operation_apple_gpus_lack_falls_back_to_the_cpu_with_one_warning(mon
         translator.translate_tensor(torch.zeros(1, 3, 8, 8))  # once only
 
 
-def test_threads_default_to_the_physical_cores_and_follow_the_option(tmp_path: Path, tiny_generator_file: Path):
+def test_threads_default_to_the_physical_cores_and_follow_the_option(tmp_path: Path, tiny_generator_file: Path,
+                                                                    capsys):
     from cycletools.cli.main import main
 
     before = torch.get_num_threads()
@@ -117,5 +118,10 @@ def test_threads_default_to_the_physical_cores_and_follow_the_option(tmp_path: P
         assert torch.get_num_threads() == 1
         assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "0", "-o",
                      str(tmp_path / "out.png")]) == 1
+        capsys.readouterr()
+        assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "1000000", "-o",
+                     str(tmp_path / "out.png")]) == 1
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "1000000 is more than this computer's" in error
     finally:
         torch.set_num_threads(before)
