@@ -75,14 +75,16 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     from cycletools.weights import load_generator, read_metadata
 
     if sum(x is not None for x in (domain, run)) + (weights is not None and domain is None) != 1:
-        raise UsageError("name the generator with one of --plugin NAME, --weights FILE or --run DIR "
-                         "(--weights may also go with --plugin)")
+        raise UsageError("name the generator by one of: a domain (--plugin NAME), a weights file (--weights FILE) "
+                         "or a training run (--run DIR); a weights file may also go with a domain")
     for value, allowed, label in ((backend, BACKENDS, "backend"), (variant, VARIANTS, "variant"),
                                   (direction, DIRECTIONS, "direction")):
         if value not in allowed:
             raise CycletoolsError(f"{label} must be one of {', '.join(allowed)}, not {value!r}")
     registry = registry or get_registry()
     int8 = precision == "int8"
+    if calibrate is not None and not int8:
+        raise UsageError("calibration images go with int8 precision (--precision int8 --calibrate DIR)")
     if int8 and (backend != "onnxruntime" or calibrate is None):
         raise UsageError("int8 runs on the onnxruntime backend and needs calibration images: --backend onnxruntime "
                          "--precision int8 --calibrate DIR (a folder of the domain's input side, e.g. DATA/trainA)")

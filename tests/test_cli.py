@@ -38,7 +38,7 @@ def test_translate_needs_a_generator(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "x.png")  # inputs are checked first: give a real one
     result = run("translate", "x.png", cwd=tmp_path)
     assert result.returncode == 2
-    assert "name the generator with one of --plugin NAME, --weights FILE or --run DIR" in result.stderr
+    assert "name the generator by one of: a domain (--plugin NAME), a weights file (--weights FILE) or a training run (--run DIR)" in result.stderr
     both = run("translate", "x.png", "--run", "r", "--weights", "w.pth", cwd=tmp_path)
     assert both.returncode == 2
 

@@ -113,6 +113,31 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
     assert missing.returncode == 2 and "needs calibration images" in missing.stderr
 
 
+def test_int8_misuse_is_refused_before_anything_is_written(tmp_path: Path, tiny_generator_file: Path, capsys):
+    from cycletools.cli.main import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "tiny.onnx"
+    weights = ["--weights", str(tiny_generator_file)]
+    cases = {
+        "empty calibration folder": (["export", *weights, "-o", str(out), "--int8", "--calibrate", str(empty)], 1,
+                                     f"--calibrate {empty}: no images there"),
+        "calibrate without int8": (["export", *weights, "-o", str(out), "--calibrate", str(empty)], 2,
+                                   "--calibrate goes with --int8"),
+        "missing output folder": (["export", *weights, "-o", str(tmp_path / "nowhere" / "x.onnx")], 1,
+                                  "output folder does not exist"),
+        "translate calibrate without int8": (["translate", str(tiny_generator_file), *weights, "--calibrate",
+                                              str(empty), "-o", str(tmp_path / "x.png")], 2,
+                                             "calibration images go with int8 precision"),
+    }
+    for label, (argv, code, message) in cases.items():
+        assert main(argv) == code, label
+        error = capsys.readouterr().err.strip()
+        assert message in error and error.count("\n") == 0, (label, error)
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.png"))  # nothing written
+
+
 @pytest.mark.slow
 def test_openvino_backend_matches_pytorch_and_caches_its_export(tmp_path: Path, tiny_generator_file: Path,
                                                                 monkeypatch):

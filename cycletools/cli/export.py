@@ -44,11 +44,21 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.int8 and (args.format != "onnx" or not args.calibrate):
         raise UsageError("--int8 writes ONNX and needs --calibrate DIR (images of the domain's input side)")
+    if args.calibrate and not args.int8:
+        raise UsageError("--calibrate goes with --int8 (it calibrates the int8 export)")
+    name = args.plugin or (Path(args.weights).stem if args.weights else f"{Path(args.run).name}_{args.direction}"
+                           if args.run else "generator")
+    target = Path(args.output or f"{name}{FORMATS[args.format]}")
+    if not target.parent.is_dir():
+        raise CycletoolsError(f"output folder does not exist: {target.parent}")
+    calibration = None
+    if args.int8:  # read before anything is written: a bad folder must not leave an fp32 export behind
+        from cycletools.quantize import calibration_inputs
+
+        calibration = calibration_inputs(args.calibrate, args.export_size)
     loaded = get_generator(args.plugin, weights=args.weights, run=args.run, direction=args.direction,
                            variant="full", device="cpu", precision="fp32")
     translator = Translator.from_loaded(loaded, working_size=None)
-    name = args.plugin or (Path(args.weights).stem if args.weights else f"{Path(args.run).name}_{args.direction}")
-    target = Path(args.output or f"{name}{FORMATS[args.format]}")
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)
     exported = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
     sizes = [(args.export_size, args.export_size)] + ([(36, 52), (45, 31), (17, 9)] if args.dynamic_size else [])
@@ -65,24 +75,23 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"{target}: {args.format}, {shape}; max difference from PyTorch {worst:.1e} on "
           + ", ".join(f"{w}×{h}" for h, w in sizes))
     if args.int8:
-        export_int8(translator, target, args.calibrate, args.export_size)
+        export_int8(translator, target, args.calibrate, calibration)
     return 0
 
 
 INT8_MEAN_LIMIT = 12.0  # grey levels: beyond this the quantised generator is broken, not merely approximate
 
 
-def export_int8(translator, fp32: "Path", calibrate: str, size: int) -> "Path":
-    """Quantise the fp32 ONNX export, then compare it with PyTorch on the calibration images, in grey levels."""
+def export_int8(translator, fp32: "Path", calibrate: str, inputs: list) -> "Path":
+    """Quantise the fp32 ONNX export, then compare it with PyTorch on the calibration ``inputs``, in grey levels."""
     import numpy as np
     import torch
 
     from cycletools.errors import CycletoolsError
     from cycletools.export import load_exported
     from cycletools.pipelines.translator import Translator
-    from cycletools.quantize import calibration_inputs, quantize_onnx
+    from cycletools.quantize import quantize_onnx
 
-    inputs = calibration_inputs(calibrate, size)
     target = quantize_onnx(fp32, fp32.with_name(f"{fp32.stem}.int8.onnx"), inputs)
     quantized = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
     batch = torch.from_numpy(np.concatenate(inputs[:8]))

@@ -58,7 +58,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
     if precision not in PRECISIONS:
-        raise CycletoolsError(f"precision must be auto, {', '.join(PRECISIONS)}; not {precision!r}")
+        raise CycletoolsError(f"precision must be auto, {', '.join(PRECISIONS)} (or int8 with the onnxruntime backend), "
+                              f"not {precision!r}")
     if precision == "fp16" and device.type not in ("cuda", "mps"):
         raise CycletoolsError("fp16 precision needs a CUDA device (or Apple's MPS); use bf16 or fp32 on the CPU")
     if precision == "bf16" and device.type == "cpu" and not cpu_bf16_is_native():
