@@ -63,6 +63,10 @@ def test_odd_sizes_are_padded_for_h264_and_kept_in_webm(tmp_path: Path, tiny_gen
     info = probe(tmp_path / "odd.webm")
     assert (info.width, info.height, info.fps, info.codec) == (65, 49, Fraction(24), "vp9")
     assert len(frame_times(tmp_path / "odd.webm")) == 6
+    resized = video(str(clip), "--weights", str(tiny_generator_file), "--frame-size", "25", "-o",
+                    str(tmp_path / "small.webm"))
+    assert resized.returncode == 0, resized.stderr
+    assert (probe(tmp_path / "small.webm").width, probe(tmp_path / "small.webm").height) == (33, 25)  # asked, not evened
 
 
 def test_resize_trim_and_side_by_side(tmp_path: Path, tiny_generator_file: Path):

@@ -114,7 +114,7 @@ class LiveSession:
         self.capture, self.is_file = open_camera(camera)
 
     def _frame_size(self, width: int, height: int) -> tuple[int, int]:
-        return (width, height) if self.size is None else shorter_side_to(width, height, self.size, even=True)
+        return (width, height) if self.size is None else shorter_side_to(width, height, self.size)
 
     def run(self) -> LiveResult:
         cv2 = self.cv2

@@ -49,15 +49,17 @@ class VideoResult:
 
 
 def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple[int, int]:
-    """The frame size to translate and write: the input's, or resized by --frame-size / --scale (even)."""
+    """The frame size to translate and write: the input's, or resized by --frame-size / --scale.
+
+    Odd sizes stay odd: the H.264 writer pads them itself, WebM keeps them."""
     if size is not None and scale is not None:
         raise CycletoolsError("give --frame-size or --scale, not both")
     if size is not None:
-        return shorter_side_to(info.width, info.height, size, even=True)
+        return shorter_side_to(info.width, info.height, size)
     if scale is not None:
         if scale <= 0:
             raise CycletoolsError("--scale must be positive")
-        return scaled(info.width, info.height, scale, even=True)
+        return scaled(info.width, info.height, scale)
     return info.width, info.height
 
 

@@ -8,16 +8,13 @@ MAX_WORKING_SIDE = 8192            # neither side of what the generator sees exc
 MAX_WORKING_PIXELS = 4096 * 4096   # nor its area (about 16.8 megapixels)
 
 
-def shorter_side_to(width: int, height: int, target: int, even: bool = False) -> tuple[int, int]:
-    """``(width, height)`` scaled so the shorter side is ``target`` (aspect kept); ``even`` rounds to even sizes."""
-    factor = target / min(width, height)
-    return scaled(width, height, factor, even)
+def shorter_side_to(width: int, height: int, target: int) -> tuple[int, int]:
+    """``(width, height)`` scaled so the shorter side is ``target`` (aspect kept)."""
+    return scaled(width, height, target / min(width, height))
 
 
-def scaled(width: int, height: int, factor: float, even: bool = False) -> tuple[int, int]:
-    """``(width, height)`` times ``factor``, at least 1 pixel (2 and even with ``even``, for video encoders)."""
-    if even:  # rounded, then up to the next even number
-        return tuple(max(2, side + side % 2) for side in (round(width * factor), round(height * factor)))
+def scaled(width: int, height: int, factor: float) -> tuple[int, int]:
+    """``(width, height)`` times ``factor``, rounded, at least 1 pixel."""
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
