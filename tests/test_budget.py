@@ -30,9 +30,9 @@ def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "30x", "-5m", "0", "m30", "30mm"])
+@pytest.mark.parametrize("text", ["", "soon", "30x", "-5m", "0", "m30", "30mm", "366d", "1e12"])
 def test_bad_durations_are_refused(text):
-    with pytest.raises(CycletoolsError, match="duration|positive"):
+    with pytest.raises(CycletoolsError, match="duration|positive|more than a year"):
         parse_duration(text)
 
 
@@ -83,6 +83,34 @@ def test_plan_shortens_the_decay_when_the_run_falls_behind(monkeypatch):
     assert all(a >= b for a, b in zip(values, values[1:]))  # never rises again
 
 
+def test_decay_begins_by_half_the_time_even_when_the_run_slows_down(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "monotonic", clock)
+    budget = TimeBudget(100.0)
+    began = []
+    budget.start(0)
+    step = 0
+    while not budget.finished(step) and step < 10_000:
+        clock.now += 0.05 if step < 300 else 2.0  # fast, then 40x slower: the average speed lags behind
+        step += 1
+        budget.after_step(step)
+        if budget.decaying and not began:
+            began.append(clock.now - 1000.0)
+    assert began and began[0] <= 50.0 + 2.0  # the second half of the time is the decay
+    assert budget.summary(step).startswith(f"{step} steps in ")
+
+
+def test_summary_says_when_a_run_went_over_its_budget(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "monotonic", clock)
+    budget = TimeBudget(20.0)
+    budget.start(0)
+    clock.now += 19.4
+    assert budget.summary(50) == "50 steps in 19s of the 20s time budget"
+    clock.now += 3.6
+    assert budget.summary(60) == "60 steps in 23s, over the 20s time budget by 3s"
+
+
 def test_plan_survives_a_resume(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(budget_module.time, "monotonic", clock)
@@ -116,7 +144,7 @@ def test_cli_run_ends_inside_its_budget_with_the_lr_at_zero(tmp_path: Path):
     run = tmp_path / "run"
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     steps = state["global_step"]
-    assert f"finished {steps} steps within the time budget" in result.stdout
+    assert f"finished {steps} steps in " in result.stdout and "20s time budget" in result.stdout
     assert state["budget"]["total_steps"] == steps and state["budget"]["used"] <= 20 * 1.25
     assert wall <= 20 * 1.25 + 10  # the budget counts training; interpreter start and imports come on top
     logged = lrs(run)

@@ -125,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     weights = ", ".join(str(p) for p in result.weights.values())
     if result.finished:
-        done = (f"{result.global_step} steps within the time budget" if config.time_budget
+        done = (trainer.budget.summary(result.global_step) if trainer.budget is not None
                 else f"{result.epoch} epochs ({result.global_step} steps)")
         print(f"finished {done}; weights: {weights}")
         if plugin:

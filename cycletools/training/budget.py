@@ -20,6 +20,7 @@ from cycletools.errors import CycletoolsError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+MAX_BUDGET = 365 * 86400.0
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -37,6 +38,8 @@ def parse_duration(value: str | float | int) -> float:
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if not math.isfinite(seconds) or seconds <= 0:
         raise CycletoolsError(f"a time budget must be positive, not {value!r}")
+    if seconds > MAX_BUDGET:
+        raise CycletoolsError(f"a time budget of {value!r} is more than a year; give at most 365d")
     return seconds
 
 
@@ -119,6 +122,8 @@ class TimeBudget:
         affordable = step + max(1, math.floor(rate * left)) if rate > 0 and left > 0 else step + 1
         if self.decay_start is None:
             self.total_steps = affordable
+            # Half the steps at the constant rate. With the speed averaged since the warm-up this is also
+            # half the measured time, so a run that slows down starts its decay in time.
             if step >= affordable // 2 or left <= 0:
                 self.decay_start, self.total_steps = step, max(affordable, step + 1)
                 return (f"time budget: {self.total_steps} steps in all ({rate:.2f} steps/s measured); "
@@ -132,6 +137,14 @@ class TimeBudget:
             self.total_steps = max(affordable, step + 1)
             return (f"time budget: running slower than planned; the decay now ends at step {self.total_steps}")
         return None
+
+    def summary(self, steps: int) -> str:
+        """``120 steps in 29s of the 30s budget``, or how far over the budget the run went."""
+        spent = self.elapsed()
+        if spent <= self.seconds:
+            return f"{steps} steps in {format_duration(spent)} of the {format_duration(self.seconds)} time budget"
+        return (f"{steps} steps in {format_duration(spent)}, over the {format_duration(self.seconds)} time budget "
+                f"by {format_duration(spent - self.seconds)}")
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:

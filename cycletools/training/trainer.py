@@ -34,7 +34,7 @@ from cycletools.errors import CycletoolsError
 from cycletools.architectures import build_generator
 from cycletools.models import NLayerDiscriminator, init_weights
 from cycletools.runs import DIRECTIONS, run_weights_path
-from cycletools.training.budget import TimeBudget, format_duration
+from cycletools.training.budget import TimeBudget
 from cycletools.training.checkpoint import load_checkpoint, save_checkpoint
 from cycletools.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
 from cycletools.training.losses import l1_loss, linear_decay, lsgan_loss
@@ -345,8 +345,7 @@ class CycleGANTrainer:
             if self.ctx.is_main:
                 self._save_samples(f"step_{self.global_step:07d}")
         if finished and self.budget is not None and self.progress:
-            tqdm.write(f"time budget: {self.global_step} steps in {format_duration(self.budget.elapsed())} "
-                       f"of {format_duration(self.budget.seconds)}", file=sys.stderr)
+            tqdm.write(f"time budget: {self.budget.summary(self.global_step)}", file=sys.stderr)
         return TrainResult(self.run_dir, self.global_step, self.epoch, finished, self.weight_paths())
 
     def _train_epoch(self, monitor: RunMonitor | None, stop: StopRequest) -> bool:
