@@ -322,3 +322,14 @@ def test_a_generator_that_fails_to_load_leaves_no_output_folder(tmp_path: Path):
                      str(tmp_path / "new" / "out"), cwd=tmp_path)
     assert result.returncode == 1 and "weights file not found" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_working_size_in_the_python_api(tiny_generator_file: Path):
+    from cycletools.errors import CycletoolsError
+
+    assert Translator.from_file(tiny_generator_file, device="cpu", working_size="native").working_size is None
+    assert Translator.from_file(tiny_generator_file, device="cpu", working_size=64).working_size == 64
+    for bad, message in (("256", "must be a number of pixels, None or 'native'"), ("big", "not 'big'"),
+                         (2.5, "not 2.5"), (True, "not True"), (4, "at least")):
+        with pytest.raises(CycletoolsError, match=message):
+            Translator.from_file(tiny_generator_file, device="cpu", working_size=bad)

@@ -69,6 +69,17 @@ def _resize(batch: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(batch, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
 
 
+def checked_working_size(value: "int | str | None") -> int | None:
+    """A working size in pixels, or ``None`` (also spelled ``"native"``) for the image's own size."""
+    if value is None or (isinstance(value, str) and value == "native"):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CycletoolsError(f"working size must be a number of pixels, None or 'native', not {value!r}")
+    if value < MIN_SIDE:
+        raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {value}")
+    return value
+
+
 class Translator:
     """A loaded generator ready to translate images.
 
@@ -91,9 +102,7 @@ class Translator:
             self.compiled = CompiledGenerator(self.generator, self.device)
         self._largest_batch: dict[tuple[int, ...], int] = {}  # compiled: frame shape → largest batch seen
         self.precision = precision if precision == "int8" else resolve_precision(precision, self.device)
-        if working_size is not None and working_size < MIN_SIDE:
-            raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {working_size}")
-        self.working_size = working_size
+        self.working_size = checked_working_size(working_size)
         self.max_working_side, self.max_working_pixels = max_working_side, max_working_pixels
         self.domain = domain
         self.variant = "full"
@@ -106,7 +115,7 @@ class Translator:
     def from_loaded(cls, loaded: "LoadedGenerator", working_size: int | None | str = "auto") -> "Translator":
         """A Translator for what ``cycletools.get_generator`` loaded. ``working_size`` ``"auto"`` is the
         domain's recommended inference size (native for files and runs); ``None`` is native."""
-        if working_size == "auto":
+        if isinstance(working_size, str) and working_size == "auto":
             working_size = loaded.domain.inference_size if loaded.domain is not None else None
         translator = cls(loaded.module, device=loaded.device, config=loaded.config, source=str(loaded.source),
                          precision=loaded.precision, working_size=working_size, domain=loaded.domain,
@@ -116,22 +125,24 @@ class Translator:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device | None = None,
-                  precision: str = "auto", backend: str = "torch") -> "Translator":
+                  precision: str = "auto", backend: str = "torch",
+                  working_size: int | None | str = "auto") -> "Translator":
         """Any generator file: the project's safetensors, an official ``.pth``, or a checkpoint that a
         plugin's weights adapter recognises (see ``cycletools.get_generator`` for the backends)."""
         from cycletools.resolver import get_generator
 
-        return cls.from_loaded(get_generator(weights=path, device=device, precision=precision, backend=backend))
+        return cls.from_loaded(get_generator(weights=path, device=device, precision=precision, backend=backend),
+                               working_size)
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, direction: str = "a2b",
                  device: str | torch.device | None = None, precision: str = "auto",
-                 backend: str = "torch") -> "Translator":
+                 backend: str = "torch", working_size: int | None | str = "auto") -> "Translator":
         """The ``a2b`` (G_A) or ``b2a`` (G_B) generator of a training run folder."""
         from cycletools.resolver import get_generator
 
         return cls.from_loaded(get_generator(run=run_dir, direction=direction, device=device, precision=precision,
-                                             backend=backend))
+                                             backend=backend), working_size)
 
     @classmethod
     def from_plugin(cls, name: str, weights: str | os.PathLike | None = None, download: bool = False,
