@@ -17,6 +17,11 @@ if [ "${1:-}" = "--dry-run" ]; then
   for path in .gpu/horse2zebra/trainA .gpu/horse2zebra/trainB .gpu/gan-compression-horse2zebra-G.pth; do
     [ -e "$path" ] || { echo "missing: $path (see the top of this file)"; missing=1; }
   done
+  for side in trainA trainB; do
+    count=$(find ".gpu/horse2zebra/$side" -maxdepth 1 -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) 2>/dev/null | wc -l)
+    echo "$side: $count images"
+    [ "$count" -gt 0 ] || { echo "no images in .gpu/horse2zebra/$side"; missing=1; }
+  done
   # What travels: tracked files, untracked files git does not ignore, and the carried .gpu.
   bytes=$( { git ls-files -z --cached --others --exclude-standard; find .gpu -type f -print0; } \
            | xargs -0 -r stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
