@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_here
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.errors import CycletoolsError
 from cycletools.training import budget as budget_module
@@ -189,5 +189,5 @@ def test_budget_cannot_change_on_resume_and_must_be_positive(tmp_path: Path):
                                     "max_steps": 1, **TINY}), progress=False).train()
     with pytest.raises(CycletoolsError, match="cannot change time_budget when resuming"):
         CycleGANTrainer.resume(tmp_path / "run", {"time_budget": 30.0})
-    result = run_cli("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--time-budget", "soon")
+    result = run_cli_here("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--time-budget", "soon")
     assert result.returncode == 1 and "not a duration: 'soon'" in result.stderr and "Traceback" not in result.stderr

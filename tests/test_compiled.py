@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import run_cli_here
 from media_fixtures import frame_times, make_clip
 
 from cycletools.pipelines.translator import Translator
@@ -75,7 +75,7 @@ def test_a_failed_compilation_warns_once_and_runs_uncompiled(tiny_generator_file
 def test_video_with_the_compile_backend_keeps_every_frame(tmp_path: Path, tiny_generator_file: Path):
     clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=10, fps=Fraction(24))
     out = tmp_path / "out.mp4"
-    result = run_cli("video", str(clip), "--weights", str(tiny_generator_file), "--backend", "compile",
+    result = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "--backend", "compile",
                      "--batch-size", "4", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines()[0] == ("compiling the generator with torch.compile: the first frames wait "

@@ -63,13 +63,13 @@ def test_student_learns_the_teacher_and_gets_closer(tmp_path: Path):
     assert result.teacher_macs / result.macs > 1
 
 
-def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_generator_file: Path):
+def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_generator_file: Path, cli_here):
     home = tmp_path / "home"
     data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
     image = data / "testA" / "square_000.png"
 
     def cli(*args):
-        return run_cli(*args, env={"CYCLETOOLS_HOME": str(home)})
+        return cli_here(*args, env={"CYCLETOOLS_HOME": str(home)})
 
     assert cli("weights", "import", str(tiny_generator_file), "--plugin", "apple2orange").returncode == 0
     full_only = cli("translate", str(image), "--plugin", "apple2orange", "-o", str(tmp_path / "a.png"))

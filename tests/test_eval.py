@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli, shared_root
+from conftest import run_cli_here, shared_root
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.evaluation import metrics
 from cycletools.utils.files import file_sha256
@@ -18,7 +18,7 @@ pytest.importorskip("torchmetrics", reason="the eval extras are not installed")
 
 
 def run_eval(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return run_cli(*args, env={"CYCLETOOLS_HOME": str(home)}, timeout=600)
+    return run_cli_here(*args, env={"CYCLETOOLS_HOME": str(home)})
 
 
 def test_fid_kid_and_reconstruction_sanity():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import run_cli_here
 
 pytest.importorskip("onnxruntime", reason="the export extras are not installed")
 from cycletools.export import OnnxGenerator, export_generator, load_exported, parity  # noqa: E402
@@ -56,7 +56,7 @@ def test_fixed_size_export_refuses_other_sizes(tmp_path: Path, tiny_generator_fi
 
 def test_export_cli_and_onnxruntime_backend(tmp_path: Path, tiny_generator_file: Path):
     out = tmp_path / "tiny.onnx"
-    result = run_cli("export", "--weights", str(tiny_generator_file), "-o", str(out), "--dynamic-size", "--size", "32")
+    result = run_cli_here("export", "--weights", str(tiny_generator_file), "-o", str(out), "--dynamic-size", "--size", "32")
     assert result.returncode == 0, result.stderr
     assert "max difference from PyTorch" in result.stdout and out.is_file()
     image = tmp_path / "in.png"
@@ -73,7 +73,7 @@ def test_export_cli_and_onnxruntime_backend(tmp_path: Path, tiny_generator_file:
         assert a.shape == (37, 53, 3) and np.abs(a - b).max() <= 1
     finally:
         del os.environ["CYCLETOOLS_HOME"]
-    bad = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
+    bad = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
                   "--precision", "bf16", "-o", str(tmp_path / "x.png"))
     assert bad.returncode == 1 and "the onnxruntime backend computes in fp32" in bad.stderr
 
@@ -84,7 +84,7 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
 
     data = make_shapes_dataset(tmp_path / "shapes", count=6, size=48, test_count=1)
     out = tmp_path / "tiny.onnx"
-    result = run_cli("export", "--weights", str(tiny_generator_file), "-o", str(out), "--dynamic-size",
+    result = run_cli_here("export", "--weights", str(tiny_generator_file), "-o", str(out), "--dynamic-size",
                      "--input-size", "32", "--int8", "--calibrate", str(data / "trainA"))
     assert result.returncode == 0, result.stderr
     assert "int8 (QDQ, per-channel), calibrated on 6 images" in result.stdout
@@ -97,18 +97,18 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
     env = {"CYCLETOOLS_HOME": str(tmp_path / "home")}
     args = ["translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
             "--precision", "int8", "--calibrate", str(data / "trainA")]
-    first = run_cli(*args, "-o", str(tmp_path / "int8.png"), env=env)
+    first = run_cli_here(*args, "-o", str(tmp_path / "int8.png"), env=env)
     assert first.returncode == 0, first.stderr
     cached = sorted((tmp_path / "home" / "onnx").glob("*.int8-*.onnx"))
     assert len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
-    assert run_cli(*args, "-o", str(tmp_path / "again.png"), env=env).returncode == 0
+    assert run_cli_here(*args, "-o", str(tmp_path / "again.png"), env=env).returncode == 0
     assert cached[0].stat().st_mtime_ns == stamp  # quantised once, then reused
-    fp32 = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "fp32.png"))
+    fp32 = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "fp32.png"))
     with Image.open(tmp_path / "int8.png") as a, Image.open(tmp_path / "fp32.png") as b:
         difference = np.abs(np.asarray(a, int) - np.asarray(b, int))
     assert a.size == (48, 48) and difference.mean() < 12
-    missing = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
+    missing = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "--backend", "onnxruntime",
                       "--precision", "int8", "-o", str(tmp_path / "x.png"), env=env)
     assert missing.returncode == 2 and "needs calibration images" in missing.stderr
 

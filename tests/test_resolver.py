@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from conftest import run_cli, run_cli_measured
+from conftest import run_cli_here, run_cli_measured
 from cycletools import get_generator
 from cycletools.errors import CycletoolsError, UsageError
 from cycletools.models import init_weights
@@ -173,7 +173,7 @@ def test_old_option_names_still_work_with_a_warning(tmp_path: Path, tiny_generat
     args = [replacements.get(arg, arg) for arg in command] + old
     if command[0] == "train":
         args += ["--out", str(tmp_path / "runs"), "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1"]
-    result = run_cli(*args)
+    result = run_cli_here(*args)
     assert result.returncode == 0, result.stderr
     assert f"--size is deprecated" in result.stderr and f"use {new}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import cycle_error, run_cli
+from conftest import cycle_error, run_cli, run_cli_here
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.data.unpaired import EpochPlan, UnpairedImages
 from cycletools.errors import CycletoolsError
@@ -197,7 +197,7 @@ def test_corrupt_checkpoint_gets_a_clear_error(tmp_path: Path, shapes_dataset: P
     CycleGANTrainer(tiny_config(shapes_dataset, tmp_path, max_steps=1), progress=False).train()
     checkpoint = tmp_path / "run" / "checkpoints" / "latest.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
-    result = run_cli("train", "--name", "run", "--out", str(tmp_path), "--resume")
+    result = run_cli_here("train", "--name", "run", "--out", str(tmp_path), "--resume")
     assert result.returncode == 1
     assert "corrupt or unreadable checkpoint" in result.stderr and "Traceback" not in result.stderr
 
@@ -223,7 +223,7 @@ def test_unusable_datasets_are_refused(tmp_path: Path, problem: str):
         (data / "trainA" / "readme.txt").write_text("no images here")
     else:
         data = tmp_path / "nowhere"
-    result = run_cli("train", "--data", str(data), "--name", "x", "--out", str(tmp_path / "runs"))
+    result = run_cli_here("train", "--data", str(data), "--name", "x", "--out", str(tmp_path / "runs"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     expected = {"missing_B": "missing trainB", "empty_A": "no images found (1 non-image files skipped)",
                 "missing_data": "dataset folder not found"}[problem]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import refuse_writes_in, run_cli
+from conftest import refuse_writes_in, run_cli_here
 from cycletools.data.images import split_alpha
 from cycletools.pipelines.translator import Translator, pad_to_multiple
 
@@ -103,7 +103,7 @@ def test_exif_orientation_is_applied(tmp_path: Path, tiny_generator_file: Path):
     exif[0x0112] = 6  # rotate 90° clockwise for display
     random_rgb(40, 24).save(path, exif=exif)
     out = tmp_path / "out.png"
-    result = run_cli("translate", str(path), "--weights", str(tiny_generator_file), "-o", str(out))
+    result = run_cli_here("translate", str(path), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 0, result.stderr
     with Image.open(out) as image:
         assert image.size == (24, 40)
@@ -115,7 +115,7 @@ def test_sixteen_bit_png_file_and_rgba_through_cli(tmp_path: Path, tiny_generato
     make_mode_image("I;16").save(src / "deep.png")
     make_mode_image("RGBA").save(src / "alpha.png")
     (src / "notes.txt").write_text("not an image")
-    result = run_cli("translate", str(src), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "out"))
+    result = run_cli_here("translate", str(src), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "translated 2 of 2 image(s)" in result.stdout and "1 non-image files skipped" in result.stdout
     with Image.open(tmp_path / "out" / "deep.png") as deep, Image.open(tmp_path / "out" / "alpha.png") as alpha:
@@ -130,18 +130,18 @@ def test_cli_single_file_folder_and_glob(tmp_path: Path, tiny_generator_file: Pa
         random_rgb(*size, seed=i).save(tmp_path / f"img{i}.png")
     weights = str(tiny_generator_file)
 
-    single = run_cli("translate", str(tmp_path / "img0.png"), "--weights", weights, "-o", str(tmp_path / "one.jpg"))
+    single = run_cli_here("translate", str(tmp_path / "img0.png"), "--weights", weights, "-o", str(tmp_path / "one.jpg"))
     assert single.returncode == 0, single.stderr
     with Image.open(tmp_path / "one.jpg") as image:
         assert (image.format, image.size) == ("JPEG", (33, 21))
 
-    globbed = run_cli("translate", str(tmp_path / "img*.png"), "--weights", weights, "-o", str(tmp_path / "g"))
+    globbed = run_cli_here("translate", str(tmp_path / "img*.png"), "--weights", weights, "-o", str(tmp_path / "g"))
     assert globbed.returncode == 0, globbed.stderr
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["img0.png", "img1.png", "img2.png"]
     with Image.open(tmp_path / "g" / "img2.png") as image:
         assert image.size == (5, 9)
 
-    many_to_file = run_cli("translate", str(tmp_path / "img0.png"), str(tmp_path / "img1.png"),
+    many_to_file = run_cli_here("translate", str(tmp_path / "img0.png"), str(tmp_path / "img1.png"),
                            "--weights", weights, "-o", str(tmp_path / "x.png"))
     assert many_to_file.returncode == 1
     assert "give a folder with several inputs" in many_to_file.stderr
@@ -156,7 +156,7 @@ def test_corrupt_file_gets_one_line_and_others_are_done(tmp_path: Path, tiny_gen
     (src / "truncated.jpg").write_bytes(data[: len(data) // 3])
     (src / "fake.png").write_bytes(b"this is text pretending to be a png")
     out = tmp_path / "out"
-    result = run_cli("translate", str(src), "--weights", str(tiny_generator_file), "-o", str(out))
+    result = run_cli_here("translate", str(src), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -170,7 +170,7 @@ def test_corrupt_file_gets_one_line_and_others_are_done(tmp_path: Path, tiny_gen
 def test_nothing_translated_exits_non_zero(tmp_path: Path, tiny_generator_file: Path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    result = run_cli("translate", str(bad), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "o.png"))
+    result = run_cli_here("translate", str(bad), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "o.png"))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o.png").exists()
@@ -190,7 +190,7 @@ def test_user_errors_are_one_line(tmp_path: Path, tiny_generator_file: Path, cas
         "missing_input": [str(tmp_path / "nothing.png"), "--weights", str(tiny_generator_file)],
         "no_run": [str(image), "--run", str(tmp_path / "no_such_run")],
     }[case]
-    result = run_cli("translate", *args, cwd=tmp_path)
+    result = run_cli_here("translate", *args, cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -215,7 +215,7 @@ def test_input_is_never_overwritten(tmp_path: Path, tiny_generator_file: Path):
     image = tmp_path / "same.png"
     random_rgb(12, 12).save(image)
     before = image.read_bytes()
-    result = run_cli("translate", str(image), "--weights", str(tiny_generator_file), "-o", str(image))
+    result = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "-o", str(image))
     assert result.returncode == 1
     assert "refusing to overwrite the input" in result.stderr
     assert image.read_bytes() == before
@@ -240,7 +240,7 @@ def test_animations_keep_frame_count_and_timings(tmp_path: Path, tiny_generator_
     source = tmp_path / f"anim{suffix}"
     frames[0].save(source, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     out = tmp_path / f"out{suffix}"
-    result = run_cli("translate", str(source), "--weights", str(tiny_generator_file), "-o", str(out))
+    result = run_cli_here("translate", str(source), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 0, result.stderr
     with Image.open(out) as animation:
         assert animation.n_frames == 5 and animation.size == (30, 22)
@@ -265,7 +265,7 @@ def test_outputs_get_the_permissions_the_umask_gives(tmp_path: Path, tiny_genera
     random_rgb(12, 10, seed=9).save(tmp_path / "kept.png")
     previous = os.umask(umask)
     try:
-        result = run_cli("translate", str(image), str(gif), str(tmp_path / "kept.png"), "--weights",
+        result = run_cli_here("translate", str(image), str(gif), str(tmp_path / "kept.png"), "--weights",
                          str(tiny_generator_file), "-o", str(tmp_path / "out"))
     finally:
         os.umask(previous)
@@ -290,7 +290,7 @@ def test_inputs_and_outputs_are_checked_before_the_generator_loads(tmp_path: Pat
         "same_file": ([str(image), "-o", str(image)], "refusing to overwrite the input image"),
         "bad_size": ([str(image), "--working-size", "3"], "--working-size takes a number of pixels"),
     }[case]
-    result = run_cli("translate", *args, "--weights", str(tmp_path / "never-loaded.safetensors"), cwd=tmp_path)
+    result = run_cli_here("translate", *args, "--weights", str(tmp_path / "never-loaded.safetensors"), cwd=tmp_path)
     assert result.returncode in (1, 2), result.stderr
     assert message in result.stderr and "never-loaded" not in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -318,7 +318,7 @@ def test_unwritable_output_folder_is_refused_before_the_generator_loads(tmp_path
 def test_a_generator_that_fails_to_load_leaves_no_output_folder(tmp_path: Path):
     image = tmp_path / "in.png"
     random_rgb(8, 8).save(image)
-    result = run_cli("translate", str(image), "--weights", str(tmp_path / "missing.safetensors"), "-o",
+    result = run_cli_here("translate", str(image), "--weights", str(tmp_path / "missing.safetensors"), "-o",
                      str(tmp_path / "new" / "out"), cwd=tmp_path)
     assert result.returncode == 1 and "weights file not found" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import refuse_writes_in, run_cli, shared_root
+from conftest import refuse_writes_in, run_cli, run_cli_here, shared_root
 from media_fixtures import frame_times, make_clip, stream_spans, undecodable_audio_packets
 
 pytest.importorskip("av", reason="the media extras are not installed")
@@ -23,7 +23,7 @@ MEDIA = shared_root() / "media"
 
 
 def video(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return run_cli("video", *args, cwd=cwd)
+    return run_cli_here("video", *args, cwd=cwd)
 
 
 def test_frames_rate_size_and_copied_audio_are_kept(tmp_path: Path, tiny_generator_file: Path):
@@ -223,14 +223,14 @@ def test_video_stabilize_keeps_frames(tmp_path: Path, tiny_generator_file: Path)
 def test_webcam_with_a_file_as_camera_records_every_frame(tmp_path: Path, tiny_generator_file: Path):
     clip = make_clip(tmp_path / "cam.mp4", frames=14, fps=Fraction(30000, 1001))
     out = tmp_path / "rec.mp4"
-    result = run_cli("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record", str(out),
+    result = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record", str(out),
                      "--no-window", "--side-by-side")
     assert result.returncode == 0, result.stderr
     assert "14 frames in" in result.stdout and str(out) in result.stdout
     info = probe(out)
     assert (info.width, info.height, info.fps) == (128, 48, Fraction(30000, 1001))
     assert len(frame_times(out)) == 14
-    limited = run_cli("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record",
+    limited = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record",
                       str(tmp_path / "five.mp4"), "--no-window", "--max-frames", "5")
     assert limited.returncode == 0 and len(frame_times(tmp_path / "five.mp4")) == 5
 
@@ -241,7 +241,7 @@ def test_webcam_with_a_file_as_camera_records_every_frame(tmp_path: Path, tiny_g
     (["--camera", "0", "--no-window"], "--no-window without --record", 2),
 ])
 def test_webcam_refusals(tmp_path: Path, tiny_generator_file: Path, args, message, code):
-    result = run_cli("webcam", "--weights", str(tiny_generator_file), *args, cwd=tmp_path)
+    result = run_cli_here("webcam", "--weights", str(tiny_generator_file), *args, cwd=tmp_path)
     assert result.returncode == code
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
