@@ -49,6 +49,19 @@ def cli_env(site: Path, home: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(site), "CYCLETOOLS_HOME": str(home), **extra}
 
 
+def install_example(name: str, tmp_path: Path) -> Path:
+    """pip-install ``examples/NAME`` (a copy, so the build leaves nothing in the checkout) into a folder."""
+    import shutil
+
+    example = tmp_path / name
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / name, example)
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                              "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr
+    return target
+
+
 def test_builtins_are_registered_through_the_entry_point_group():
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="cycletools")}
     assert names["object_transfiguration"] == "cycletools_plugins.object_transfiguration"
@@ -277,14 +290,7 @@ def test_working_size_translates_small_and_returns_the_input_size(tiny_generator
 
 @pytest.mark.slow
 def test_example_plugin_distribution_installs_and_registers(tmp_path: Path):
-    import shutil
-
-    example = tmp_path / "cycletools-shapes"  # a copy, so the build leaves nothing in the checkout
-    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "cycletools-shapes", example)
-    target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                              "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
-    assert install.returncode == 0, install.stderr
+    target = install_example("cycletools-shapes", tmp_path)
     env = cli_env(target, tmp_path / "home")
     rows = json.loads(subprocess.run([sys.executable, "-m", "cycletools", "plugins", "--json"], capture_output=True,
                                      text=True, env=env, timeout=60).stdout)
@@ -534,14 +540,7 @@ def test_reset_registry_forgets_plugin_architectures(tmp_path: Path, monkeypatch
 
 @pytest.mark.slow
 def test_example_adapter_plugin_loads_a_foreign_layout(tmp_path: Path, monkeypatch):
-    import shutil
-
-    example = tmp_path / "cycletools-affine"  # a copy, so the build leaves nothing in the checkout
-    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "cycletools-affine", example)
-    target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                              "--target", str(target), str(example)], capture_output=True, text=True, timeout=300)
-    assert install.returncode == 0, install.stderr
+    target = install_example("cycletools-affine", tmp_path)
     monkeypatch.syspath_prepend(str(target))
     from cycletools_affine.model import AffineResnetGenerator
 
