@@ -7,6 +7,7 @@ One pixel path serves images, animations, video frames, the webcam and the web a
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 import warnings
@@ -73,11 +74,11 @@ def checked_working_size(value: "int | str | None") -> int | None:
     """A working size in pixels, or ``None`` (also spelled ``"native"``) for the image's own size."""
     if value is None or (isinstance(value, str) and value == "native"):
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise CycletoolsError(f"working size must be a number of pixels, None or 'native', not {value!r}")
     if value < MIN_SIDE:
         raise CycletoolsError(f"working size must be at least {MIN_SIDE} pixels, not {value}")
-    return value
+    return int(value)
 
 
 class Translator:

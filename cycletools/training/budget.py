@@ -139,7 +139,7 @@ class TimeBudget:
         return None
 
     def summary(self, steps: int) -> str:
-        """``120 steps in 29s of the 30s budget``, or how far over the budget the run went."""
+        """``120 steps in 29s of the 30s time budget``, or how far over the budget the run went."""
         spent = self.elapsed()
         if spent <= self.seconds:
             return f"{steps} steps in {format_duration(spent)} of the {format_duration(self.seconds)} time budget"
