@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,12 @@ def calibration_inputs(folder: str | os.PathLike, size: int = 256, count: int = 
 
     from cycletools.data.images import list_images, open_image, split_alpha
 
-    files = list_images(folder).files if Path(folder).is_dir() else []
+    if not Path(folder).exists():
+        raise CycletoolsError(f"--calibrate {folder}: folder not found")
+    if not Path(folder).is_dir():
+        raise CycletoolsError(f"--calibrate {folder}: not a folder (give a folder of the domain's input side, "
+                              "e.g. DATA/trainA)")
+    files = list_images(folder).files
     if not files:
         raise CycletoolsError(f"--calibrate {folder}: no images there (give a folder of the domain's input side, "
                               "e.g. DATA/trainA)")
@@ -46,6 +52,9 @@ def calibration_inputs(folder: str | os.PathLike, size: int = 256, count: int = 
         arrays.append((np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32))
     if not arrays:
         raise CycletoolsError(f"--calibrate {folder}: none of its images could be read")
+    if len(arrays) < len(chosen):
+        warnings.warn(f"--calibrate {folder}: {len(chosen) - len(arrays)} of {len(chosen)} images could not be read "
+                      "and were skipped", stacklevel=2)
     return arrays
 
 

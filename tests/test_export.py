@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import os
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli_here
+from conftest import refuse_writes_in, run_cli_here
 
 pytest.importorskip("onnxruntime", reason="the export extras are not installed")
 from cycletools.export import OnnxGenerator, export_generator, load_exported, parity  # noqa: E402
@@ -113,14 +115,37 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
     assert missing.returncode == 2 and "needs calibration images" in missing.stderr
 
 
-def test_int8_misuse_is_refused_before_anything_is_written(tmp_path: Path, tiny_generator_file: Path, capsys):
+def test_int8_misuse_is_refused_before_anything_is_written(tmp_path: Path, tiny_generator_file: Path, capsys,
+                                                          monkeypatch):
     from cycletools.cli.main import main
 
     empty = tmp_path / "empty"
     empty.mkdir()
+    (empty / "inner.int8.onnx").mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, errno.EACCES)
     out = tmp_path / "tiny.onnx"
     weights = ["--weights", str(tiny_generator_file)]
+    int8 = ["--int8", "--calibrate", str(empty)]
     cases = {
+        "missing calibration folder": (["export", *weights, "-o", str(out), "--int8", "--calibrate",
+                                        str(tmp_path / "gone")], 1, "gone: folder not found"),
+        "calibration file": (["export", *weights, "-o", str(out), "--int8", "--calibrate", str(a_file)], 1,
+                             "notes.txt: not a folder"),
+        "torchscript int8": (["export", *weights, "--format", "torchscript", *int8], 2,
+                             "--int8 writes ONNX: it does not go with --format torchscript"),
+        "output is a folder": (["export", *weights, "-o", str(empty)], 2, "is a folder; give a file name"),
+        "onnx named .pt": (["export", *weights, "-o", str(tmp_path / "g.pt")], 2,
+                           "an ONNX export is named NAME.onnx (or give --format torchscript for .pt)"),
+        "torchscript named .onnx": (["export", *weights, "--format", "torchscript", "-o", str(out)], 2,
+                                    "a TorchScript export is named NAME.pt"),
+        "unwritable folder": (["export", *weights, "-o", str(locked / "g.onnx")], 1,
+                              "g.onnx: cannot write here (permission denied)"),
+        "int8 target is a folder": (["export", *weights, "-o", str(empty / "inner.onnx"), *int8], 2,
+                                    "inner.int8.onnx, where the int8 export goes, is a folder"),
         "empty calibration folder": (["export", *weights, "-o", str(out), "--int8", "--calibrate", str(empty)], 1,
                                      f"--calibrate {empty}: no images there"),
         "calibrate without int8": (["export", *weights, "-o", str(out), "--calibrate", str(empty)], 2,
@@ -135,7 +160,19 @@ def test_int8_misuse_is_refused_before_anything_is_written(tmp_path: Path, tiny_
         assert main(argv) == code, label
         error = capsys.readouterr().err.strip()
         assert message in error and error.count("\n") == 0, (label, error)
-    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.png"))  # nothing written
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".onnx", ".pt", ".png", ".tmp")]
+
+
+def test_fixed_size_int8_export_checks_one_image_at_a_time(tmp_path: Path, tiny_generator_file: Path, cli_here):
+    from cycletools.data.toy import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", count=3, size=40, test_count=1)
+    (data / "trainA" / "broken.png").write_bytes(b"not a png")
+    result = cli_here("export", "--weights", str(tiny_generator_file), "-o", str(tmp_path / "g.onnx"),
+                      "--input-size", "32", "--int8", "--calibrate", str(data / "trainA"))
+    assert result.returncode == 0, result.stderr
+    assert "calibrated on 3 images" in result.stdout and (tmp_path / "g.int8.onnx").is_file()
+    assert "1 of 4 images could not be read and were skipped" in result.stderr
 
 
 @pytest.mark.slow

@@ -37,20 +37,12 @@ def add_parser(commands) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cycletools.errors import CycletoolsError, UsageError
+    from cycletools.errors import CycletoolsError
     from cycletools.export import FORMATS, PARITY_TOLERANCE, export_generator, load_exported, parity
     from cycletools.pipelines.translator import Translator
     from cycletools.resolver import get_generator
 
-    if args.int8 and (args.format != "onnx" or not args.calibrate):
-        raise UsageError("--int8 writes ONNX and needs --calibrate DIR (images of the domain's input side)")
-    if args.calibrate and not args.int8:
-        raise UsageError("--calibrate goes with --int8 (it calibrates the int8 export)")
-    name = args.plugin or (Path(args.weights).stem if args.weights else f"{Path(args.run).name}_{args.direction}"
-                           if args.run else "generator")
-    target = Path(args.output or f"{name}{FORMATS[args.format]}")
-    if not target.parent.is_dir():
-        raise CycletoolsError(f"output folder does not exist: {target.parent}")
+    target, int8_target = check_export_targets(args)
     calibration = None
     if args.int8:  # read before anything is written: a bad folder must not leave an fp32 export behind
         from cycletools.quantize import calibration_inputs
@@ -60,31 +52,64 @@ def run_export(args: argparse.Namespace) -> int:
                            variant="full", device="cpu", precision="fp32")
     translator = Translator.from_loaded(loaded, working_size=None)
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)
-    exported = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
     sizes = [(args.export_size, args.export_size)] + ([(36, 52), (45, 31), (17, 9)] if args.dynamic_size else [])
-    worst = 0.0
-    for height, width in sizes:
-        if not args.dynamic_size and (height, width) != (args.export_size, args.export_size):
-            continue
-        worst = max(worst, parity(translator.translate_tensor, exported.translate_tensor, [(height, width)]))
-    if worst > PARITY_TOLERANCE:
+    try:  # an export that fails its check is not kept
+        exported = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
+        worst = parity(translator.translate_tensor, exported.translate_tensor, sizes)
+        if worst > PARITY_TOLERANCE:
+            raise CycletoolsError(f"the {args.format} export differs from PyTorch by {worst:.2e} "
+                                  f"(> {PARITY_TOLERANCE}); nothing was kept")
+    except BaseException:
         target.unlink(missing_ok=True)
-        raise CycletoolsError(f"the {args.format} export differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}); "
-                              "nothing was kept")
+        raise
     shape = "any multiple-of-4 size" if args.dynamic_size else f"{args.export_size}×{args.export_size}"
     print(f"{target}: {args.format}, {shape}; max difference from PyTorch {worst:.1e} on "
           + ", ".join(f"{w}×{h}" for h, w in sizes))
     if args.int8:
-        export_int8(translator, target, args.calibrate, calibration)
+        export_int8(translator, target, int8_target, args.calibrate, calibration)
     return 0
+
+
+def check_export_targets(args: argparse.Namespace) -> "tuple[Path, Path | None]":
+    """The export's file (and the int8 one's), checked before anything loads: options, names, folders."""
+    from pathlib import Path
+
+    from cycletools.errors import UsageError
+    from cycletools.export import FORMATS
+    from cycletools.utils.atomic import check_writable
+
+    if args.int8 and args.format != "onnx":
+        raise UsageError("--int8 writes ONNX: it does not go with --format torchscript")
+    if args.int8 and not args.calibrate:
+        raise UsageError("--int8 needs --calibrate DIR (images of the domain's input side, e.g. DATA/trainA)")
+    if args.calibrate and not args.int8:
+        raise UsageError("--calibrate goes with --int8 (it calibrates the int8 export)")
+    suffix = FORMATS[args.format]
+    name = args.plugin or (Path(args.weights).stem if args.weights else f"{Path(args.run).name}_{args.direction}"
+                           if args.run else "generator")
+    target = Path(args.output or f"{name}{suffix}")
+    if target.is_dir():
+        raise UsageError(f"-o {target} is a folder; give a file name, e.g. {target / (name + suffix)}")
+    if (target.suffix.lower() == ".onnx") != (args.format == "onnx"):
+        other = "torchscript" if args.format == "onnx" else "onnx"
+        article = {"onnx": "an ONNX", "torchscript": "a TorchScript"}[args.format]
+        raise UsageError(f"-o {target}: {article} export is named NAME{suffix} "
+                         f"(or give --format {other} for {target.suffix or 'this name'})")
+    check_writable(target)
+    int8_target = target.with_name(f"{target.stem}.int8.onnx") if args.int8 else None
+    if int8_target is not None:
+        if int8_target.is_dir():
+            raise UsageError(f"{int8_target}, where the int8 export goes, is a folder")
+        check_writable(int8_target)
+    return target, int8_target
 
 
 INT8_MEAN_LIMIT = 12.0  # grey levels: beyond this the quantised generator is broken, not merely approximate
 
 
-def export_int8(translator, fp32: "Path", calibrate: str, inputs: list) -> "Path":
-    """Quantise the fp32 ONNX export, then compare it with PyTorch on the calibration ``inputs``, in grey levels."""
-    import numpy as np
+def export_int8(translator, fp32: "Path", target: "Path", calibrate: str, inputs: list) -> "Path":
+    """Quantise the fp32 ONNX export into ``target``, then compare it with PyTorch on the calibration
+    ``inputs`` (one at a time: a fixed-size export takes batches of one), in grey levels."""
     import torch
 
     from cycletools.errors import CycletoolsError
@@ -92,15 +117,26 @@ def export_int8(translator, fp32: "Path", calibrate: str, inputs: list) -> "Path
     from cycletools.pipelines.translator import Translator
     from cycletools.quantize import quantize_onnx
 
-    target = quantize_onnx(fp32, fp32.with_name(f"{fp32.stem}.int8.onnx"), inputs)
-    quantized = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
-    batch = torch.from_numpy(np.concatenate(inputs[:8]))
-    difference = (translator.translate_tensor(batch) - quantized.translate_tensor(batch)).abs().mul(127.5)
-    mean, p99 = float(difference.mean()), float(torch.quantile(difference.flatten()[::97], 0.99))
-    if mean > INT8_MEAN_LIMIT:
+    kept = f"; {fp32} (fp32) is kept"
+    try:
+        quantize_onnx(fp32, target, inputs)
+        quantized = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
+        checked = inputs[:8]
+        difference = torch.cat([(translator.translate_tensor(torch.from_numpy(x))
+                                 - quantized.translate_tensor(torch.from_numpy(x))).abs().mul(127.5).flatten()
+                                for x in checked])
+        mean, p99 = float(difference.mean()), float(torch.quantile(difference[::97], 0.99))
+        if mean > INT8_MEAN_LIMIT:
+            raise CycletoolsError(f"the int8 export differs from PyTorch by {mean:.1f} grey levels on average "
+                                  f"(> {INT8_MEAN_LIMIT}), so it was not kept{kept}")
+    except CycletoolsError:
         target.unlink(missing_ok=True)
-        raise CycletoolsError(f"the int8 export differs from PyTorch by {mean:.1f} grey levels on average "
-                              f"(> {INT8_MEAN_LIMIT}); nothing was kept")
-    print(f"{target}: int8 (QDQ, per-channel), calibrated on {len(inputs)} images of {calibrate}; differs from "
-          f"PyTorch by {mean:.2f} grey levels on average (99th percentile {p99:.1f}) on {len(batch)} of them")
+        raise
+    except Exception as exc:  # the quantiser's or the runtime's own failure: one line, the fp32 export stays
+        target.unlink(missing_ok=True)
+        raise CycletoolsError(f"the int8 export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                              f"{kept}") from None
+    images = "image" if len(inputs) == 1 else "images"
+    print(f"{target}: int8 (QDQ, per-channel), calibrated on {len(inputs)} {images} of {calibrate}; differs from "
+          f"PyTorch by {mean:.2f} grey levels on average (99th percentile {p99:.1f}) on {len(checked)} of them")
     return target
