@@ -78,6 +78,7 @@ def test_resize_trim_and_side_by_side(tmp_path: Path, tiny_generator_file: Path)
     scaled = video(str(clip), "--weights", weights, "--scale", "0.5", "--side-by-side", "-o", str(tmp_path / "sbs.mp4"))
     assert scaled.returncode == 0, scaled.stderr
     assert (probe(tmp_path / "sbs.mp4").width, probe(tmp_path / "sbs.mp4").height) == (96, 32)
+    assert "96x32 → " in scaled.stdout  # the summary gives the size written, both halves
     trimmed = video(str(clip), "--weights", weights, "--start", "0.2", "--duration", "0.4",
                     "-o", str(tmp_path / "trim.mp4"))
     assert trimmed.returncode == 0, trimmed.stderr
@@ -86,6 +87,22 @@ def test_resize_trim_and_side_by_side(tmp_path: Path, tiny_generator_file: Path)
     info = probe(tmp_path / "trim.mp4")
     assert info.audio_codecs == ["aac"] and "re-encoded" in trimmed.stdout
     assert info.duration == pytest.approx(0.4, abs=0.05)
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--scale", "nan"], "--scale must be a positive number, not nan"),
+    (["--scale", "inf"], "--scale must be a positive number, not inf"),
+    (["--scale", "1e30"], "frames; resized frames may have at most 8192 pixels a side"),
+    (["--scale", "0.001"], "--scale 0.001 gives 1x1 frames; frames need at least 2 pixels a side"),
+    (["--frame-size", "100000"], "--frame-size 100000 gives 133333x100000 frames; resized frames may have at most"),
+])
+def test_resize_options_out_of_range_get_one_line_before_any_work(tmp_path: Path, option, message):
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=3)
+    result = video(str(clip), "--weights", str(tmp_path / "never-loaded.safetensors"), *option,
+                   "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "never-loaded" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
 def test_truncated_files(tmp_path: Path, tiny_generator_file: Path):

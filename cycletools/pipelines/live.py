@@ -24,7 +24,7 @@ from cycletools.media.video import VideoWriter
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.optional import require
-from cycletools.utils.sizes import shorter_side_to
+from cycletools.utils.sizes import check_frame_size, shorter_side_to
 
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 WINDOW = "cycletools"
@@ -114,7 +114,9 @@ class LiveSession:
         self.capture, self.is_file = open_camera(camera)
 
     def _frame_size(self, width: int, height: int) -> tuple[int, int]:
-        return (width, height) if self.size is None else shorter_side_to(width, height, self.size)
+        if self.size is None:
+            return width, height
+        return check_frame_size(*shorter_side_to(width, height, self.size), f"--frame-size {self.size}")
 
     def run(self) -> LiveResult:
         cv2 = self.cv2

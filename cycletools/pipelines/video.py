@@ -8,6 +8,7 @@ complete; on Ctrl-C the frames done so far are finalised as ``NAME.partial.EXT``
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -24,7 +25,7 @@ from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWr
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.atomic import check_writable
 from cycletools.utils.interrupts import StopRequest
-from cycletools.utils.sizes import scaled, shorter_side_to
+from cycletools.utils.sizes import check_frame_size, scaled, shorter_side_to
 
 _END = object()  # no more frames: the decoder finished, or the loop was told to stop
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
@@ -36,7 +37,7 @@ class VideoResult:
     frames: int
     corrupt: int
     seconds: float
-    width: int
+    width: int   # the written frame (both halves with side_by_side), before any padding for H.264
     height: int
     audio: str | None
     partial: bool = False
@@ -55,12 +56,13 @@ def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple
     if size is not None and scale is not None:
         raise CycletoolsError("give --frame-size or --scale, not both")
     if size is not None:
-        return shorter_side_to(info.width, info.height, size)
+        return check_frame_size(*shorter_side_to(info.width, info.height, size), f"--frame-size {size}")
     if scale is not None:
-        if scale <= 0:
-            raise CycletoolsError("--scale must be positive")
-        return scaled(info.width, info.height, scale)
+        if not math.isfinite(scale) or scale <= 0:
+            raise CycletoolsError(f"--scale must be a positive number, not {scale:g}")
+        return check_frame_size(*scaled(info.width, info.height, scale), f"--scale {scale:g}")
     return info.width, info.height
+
 
 
 def default_output(source: Path, label: str) -> Path:
@@ -202,10 +204,10 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             error = errors[0]
             if isinstance(error, CycletoolsError):
                 raise error
-            raise CycletoolsError(f"{source}: video processing failed ({type(error).__name__}: {error})") from None
+            raise CycletoolsError(f"{source}: video processing failed ({first_line(error, with_type=True)})") from None
         short = None if interrupted else _ends_early(info, start, duration, writer)
         final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None)
-        return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, width, height,
+        return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, out_width, height,
                            writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short)
 
 

@@ -6,6 +6,8 @@ import math
 
 MAX_WORKING_SIDE = 8192            # neither side of what the generator sees exceeds this
 MAX_WORKING_PIXELS = 4096 * 4096   # nor its area (about 16.8 megapixels)
+MAX_FRAME_SIDE = 8192              # a video resized by --frame-size/--scale: at most 8K
+MAX_FRAME_PIXELS = 8192 * 4320
 
 
 def shorter_side_to(width: int, height: int, target: int) -> tuple[int, int]:
@@ -14,8 +16,20 @@ def shorter_side_to(width: int, height: int, target: int) -> tuple[int, int]:
 
 
 def scaled(width: int, height: int, factor: float) -> tuple[int, int]:
-    """``(width, height)`` times ``factor``, rounded, at least 1 pixel."""
+    """``(width, height)`` times ``factor`` (finite, positive), rounded, at least 1 pixel."""
     return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def check_frame_size(width: int, height: int, option: str) -> tuple[int, int]:
+    """A video frame size asked for by ``option`` (e.g. ``--frame-size 33``): at least 2 pixels a side, at most 8K."""
+    from cycletools.errors import CycletoolsError
+
+    if min(width, height) < 2:
+        raise CycletoolsError(f"{option} gives {width}x{height} frames; frames need at least 2 pixels a side")
+    if max(width, height) > MAX_FRAME_SIDE or width * height > MAX_FRAME_PIXELS:
+        raise CycletoolsError(f"{option} gives {width}x{height} frames; resized frames may have at most "
+                              f"{MAX_FRAME_SIDE} pixels a side and {MAX_FRAME_PIXELS / 1e6:.1f} megapixels (8K)")
+    return width, height
 
 
 def working_resolution(width: int, height: int, working_size: int | None, max_side: int = MAX_WORKING_SIDE,
