@@ -109,6 +109,12 @@ def test_summary_says_when_a_run_went_over_its_budget(monkeypatch):
     assert budget.summary(50) == "50 steps in 19s of the 20s time budget"
     clock.now += 3.6
     assert budget.summary(60) == "60 steps in 23s, over the 20s time budget by 3s"
+    short = TimeBudget(1.6)
+    short.start(0)
+    clock.now += 1.62  # within what the summary shows: not "over by 0s"
+    assert short.summary(5) == "5 steps in 1.6s of the 1.6s time budget"
+    clock.now += 0.4
+    assert short.summary(6) == "6 steps in 2s, over the 1.6s time budget by 0.4s"
 
 
 def test_plan_survives_a_resume(monkeypatch):

@@ -44,8 +44,10 @@ def parse_duration(value: str | float | int) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """``95`` → ``1m35s``; ``7200`` → ``2h0m``."""
-    seconds = max(0, round(seconds))
+    """``95`` → ``1m35s``; ``7200`` → ``2h00m``; under 10 s to the tenth: ``1.6`` → ``1.6s``."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}".removesuffix(".0") + "s"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -141,7 +143,7 @@ class TimeBudget:
     def summary(self, steps: int) -> str:
         """``120 steps in 29s of the 30s time budget``, or how far over the budget the run went."""
         spent = self.elapsed()
-        if spent <= self.seconds:
+        if format_duration(spent) == format_duration(self.seconds) or spent <= self.seconds:
             return f"{steps} steps in {format_duration(spent)} of the {format_duration(self.seconds)} time budget"
         return (f"{steps} steps in {format_duration(spent)}, over the {format_duration(self.seconds)} time budget "
                 f"by {format_duration(spent - self.seconds)}")
