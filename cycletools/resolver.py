@@ -77,6 +77,12 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     if sum(x is not None for x in (domain, run)) + (weights is not None and domain is None) != 1:
         raise UsageError("name the generator by one of: a domain (--plugin NAME), a weights file (--weights FILE) "
                          "or a training run (--run DIR); a weights file may also go with a domain")
+    if domain is not None and not isinstance(domain, str):
+        raise CycletoolsError(f"a domain is named by a string (e.g. 'horse2zebra'), not {type(domain).__name__} "
+                              f"{domain!r}")
+    for value, label in ((weights, "weights file"), (run, "training run")):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise CycletoolsError(f"a {label} is named by a path, not {type(value).__name__} {value!r}")
     for value, allowed, label in ((backend, BACKENDS, "backend"), (variant, VARIANTS, "variant"),
                                   (direction, DIRECTIONS, "direction")):
         if value not in allowed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -42,7 +43,11 @@ def clean_state_dict(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """Return ``(state_dict, config)``; ``config`` is ``None`` unless the file embeds one."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise CycletoolsError(f"a weights file is named by a path, not {type(path).__name__} {path!r}")
     path = Path(path)
+    if path.is_dir():
+        raise CycletoolsError(f"{path} is a folder, not a weights file")
     if not path.is_file():
         raise CycletoolsError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
@@ -52,8 +57,21 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
             warnings.simplefilter("ignore")  # pickle-protocol notices; refusals still raise
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refusals, truncated zips, not-a-pickle files
-        raise CycletoolsError(f"{path}: not a loadable weights file ({first_line(exc)})") from None
+        raise CycletoolsError(f"{path}: {_unreadable_reason(exc)}") from None
     return _state_dict_from_object(obj, path), None
+
+
+def _unreadable_reason(exc: Exception) -> str:
+    """Why torch.load (weights_only) refused a file, in cycletools' words: torch's own text advises
+    loading without weights_only, which cycletools never does."""
+    text = str(exc)
+    found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return (f"holds Python objects ({found.group(1)}), not only tensors; cycletools never unpickles code: "
+                "save the generator's state_dict (or safetensors) instead")
+    if "PytorchStreamReader" in text or "zip archive" in text:
+        return "a damaged or truncated PyTorch file (its zip archive cannot be read)"
+    return "not a weights file (a .safetensors file or a PyTorch .pth/.pt state_dict)"
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

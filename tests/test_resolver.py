@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -219,3 +220,15 @@ def test_video_and_webcam_translate_extreme_shapes_within_a_memory_ceiling(tmp_p
     assert time.perf_counter() - started < 120
     info = probe(out)
     assert (info.width, info.height) == (512, 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"domain": 5}, "a domain is named by a string (e.g. 'horse2zebra'), not int 5"),
+    ({"weights": 5}, "a weights file is named by a path, not int 5"),
+    ({"run": 3.5}, "a training run is named by a path, not float 3.5"),
+])
+def test_names_of_the_wrong_type_get_a_clear_error(kwargs, message):
+    from cycletools.resolver import get_generator
+
+    with pytest.raises(CycletoolsError, match=re.escape(message)):
+        get_generator(**kwargs)

@@ -165,17 +165,36 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as handle:
         pickle.dump({"model.1.weight": Exploit(marker)}, handle)
-    with pytest.raises(CycletoolsError, match="not a loadable weights file"):
+    with pytest.raises(CycletoolsError, match="evil.pth: not a weights file") as refused:
         load_generator(path)
     assert not marker.exists()
+    assert "weights_only" not in str(refused.value)  # not torch's advice to load it unsafely
+    saved = tmp_path / "objects.pth"  # torch.save's own format, with an object that is not a tensor
+    torch.save({"model.1.weight": Exploit(marker)}, saved)
+    with pytest.raises(CycletoolsError, match=r"objects.pth: holds Python objects \(posix.system\), not only "
+                                              "tensors; cycletools never unpickles code") as refused:
+        load_generator(saved)
+    assert not marker.exists() and "weights_only" not in str(refused.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated zip"])
-def test_garbage_files_get_a_clear_error(tmp_path: Path, content: bytes):
+@pytest.mark.parametrize("content, reason", [
+    (b"", "not a weights file"), (b"not a checkpoint at all", "not a weights file"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "not a weights file"),
+    (b"PK\x03\x04truncated zip", "a damaged or truncated PyTorch file"),
+])
+def test_garbage_files_get_a_clear_error(tmp_path: Path, content: bytes, reason: str):
     path = tmp_path / "bad.pth"
     path.write_bytes(content)
-    with pytest.raises(CycletoolsError, match="bad.pth: not a loadable weights file"):
+    with pytest.raises(CycletoolsError, match=f"bad.pth: ({reason})") as refused:
         load_generator(path)
+    assert "weights_only" not in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_folder_or_a_non_path_is_not_a_weights_file(tmp_path: Path):
+    with pytest.raises(CycletoolsError, match="is a folder, not a weights file"):
+        load_generator(tmp_path)
+    with pytest.raises(CycletoolsError, match="a weights file is named by a path, not int 5"):
+        load_generator(5)
 
 
 def test_truncated_safetensors_gets_a_clear_error(tmp_path: Path, tiny_generator_file: Path):
