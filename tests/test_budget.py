@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -197,3 +199,15 @@ def test_budget_cannot_change_on_resume_and_must_be_positive(tmp_path: Path):
         CycleGANTrainer.resume(tmp_path / "run", {"time_budget": 30.0})
     result = run_cli_here("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--time-budget", "soon")
     assert result.returncode == 1 and "not a duration: 'soon'" in result.stderr and "Traceback" not in result.stderr
+
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_a_bad_budget_is_refused_before_torch_loads(tmp_path: Path, command: str):
+    argv = [command, "--data", str(tmp_path), "--time-budget", "abc"] + (["--plugin", "horse2zebra"]
+                                                                         if command == "distill" else [])
+    probe = ("import sys; from cycletools.cli.main import main; "
+             f"code = main({argv!r}); print(code, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["1", "False"], result.stderr  # refused, and torch was never imported
+    assert result.stderr.strip() == "cycletools: error: not a duration: 'abc' (examples: 90s, 30m, 2h, 1h30m)"

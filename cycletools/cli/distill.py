@@ -68,8 +68,11 @@ def add_parser(commands) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from cycletools.resolver import get_generator
     from cycletools.training.budget import parse_duration
+
+    budget = parse_duration(args.time_budget) if args.time_budget else None  # refused before torch loads
+
+    from cycletools.resolver import get_generator
     from cycletools.training.distill import DistillConfig, Distiller
 
     teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32", variant="full")
@@ -79,7 +82,7 @@ def run_distill(args: argparse.Namespace) -> int:
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
                            lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
                            save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device,
-                           time_budget=parse_duration(args.time_budget) if args.time_budget else None,
+                           time_budget=budget,
                            workers=args.workers)
     distiller = Distiller(teacher.module, config, teacher_source=str(teacher.source))
     if distiller.inherited:

@@ -83,6 +83,11 @@ def add_parser(commands) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from cycletools.training.budget import parse_duration
+
+    if getattr(args, "time_budget", None) is not None:
+        parse_duration(args.time_budget)  # a bad duration is refused before torch and the data load (seconds)
+
     import torch
 
     from cycletools.errors import CycletoolsError
