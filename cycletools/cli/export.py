@@ -8,7 +8,9 @@ HELP = """Export a generator (a domain's, a weights file's or a training run's) 
 for ONNX Runtime and other engines) or TorchScript. The export takes NCHW float images in
 [-1, 1]; with --dynamic-size any height and width that are multiples of 4, otherwise
 --input-size×--input-size only. After writing, the export is run beside PyTorch on random inputs (several
-sizes, odd ones through the same padding the translator uses) and must agree within 1e-3."""
+sizes, odd ones through the same padding the translator uses) and must agree within 1e-3; an
+export that does not is removed. The output is checked before anything loads: an ONNX export is
+named *.onnx, a TorchScript one anything else, and the folder must be writable."""
 
 
 def add_parser(commands) -> None:
