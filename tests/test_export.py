@@ -194,3 +194,22 @@ def test_openvino_backend_matches_pytorch_and_caches_its_export(tmp_path: Path, 
     assert list((tmp_path / "home" / "onnx").iterdir()) == exports and len(exports) == 1  # exported once
     with pytest.raises(CycletoolsError, match="the openvino backend runs on the CPU"):
         Translator.from_file(tiny_generator_file, backend="openvino", device="cuda:0")
+
+
+def test_a_failing_int8_step_keeps_the_fp32_export_and_says_so(tmp_path: Path, tiny_generator_file: Path,
+                                                              cli_here, monkeypatch):
+    from cycletools import quantize
+    from cycletools.data.toy import make_shapes_dataset
+
+    def broken(source, target, calibration):
+        Path(target).write_bytes(b"half")  # what a crash mid-way could leave
+        raise RuntimeError("quantiser exploded\nsecond line")
+
+    monkeypatch.setattr(quantize, "quantize_onnx", broken)
+    data = make_shapes_dataset(tmp_path / "shapes", count=2, size=40, test_count=1)
+    result = cli_here("export", "--weights", str(tiny_generator_file), "-o", str(tmp_path / "g.onnx"),
+                      "--input-size", "32", "--int8", "--calibrate", str(data / "trainA"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"cycletools: error: the int8 export failed (RuntimeError: quantiser exploded); "
+                                     f"{tmp_path / 'g.onnx'} (fp32) is kept")
+    assert (tmp_path / "g.onnx").is_file() and not (tmp_path / "g.int8.onnx").exists()

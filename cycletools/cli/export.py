@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 HELP = """Export a generator (a domain's, a weights file's or a training run's) to ONNX (opset 18,
 for ONNX Runtime and other engines) or TorchScript. The export takes NCHW float images in
@@ -55,15 +56,12 @@ def run_export(args: argparse.Namespace) -> int:
     translator = Translator.from_loaded(loaded, working_size=None)
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)
     sizes = [(args.export_size, args.export_size)] + ([(36, 52), (45, 31), (17, 9)] if args.dynamic_size else [])
-    try:  # an export that fails its check is not kept
+    with removed_on_failure(target, f"checking the {args.format} export"):
         exported = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
         worst = parity(translator.translate_tensor, exported.translate_tensor, sizes)
         if worst > PARITY_TOLERANCE:
             raise CycletoolsError(f"the {args.format} export differs from PyTorch by {worst:.2e} "
                                   f"(> {PARITY_TOLERANCE}); nothing was kept")
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
     shape = "any multiple-of-4 size" if args.dynamic_size else f"{args.export_size}×{args.export_size}"
     print(f"{target}: {args.format}, {shape}; max difference from PyTorch {worst:.1e} on "
           + ", ".join(f"{w}×{h}" for h, w in sizes))
@@ -106,6 +104,24 @@ def check_export_targets(args: argparse.Namespace) -> "tuple[Path, Path | None]"
     return target, int8_target
 
 
+@contextlib.contextmanager
+def removed_on_failure(path: "Path", what: str, kept: str = ""):
+    """Remove ``path`` if the block fails; a failure that is not cycletools' own becomes one error line."""
+    from cycletools.errors import CycletoolsError, first_line
+
+    try:
+        yield
+    except CycletoolsError:
+        path.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # the runtime's or the quantiser's own failure
+        path.unlink(missing_ok=True)
+        raise CycletoolsError(f"{what} failed ({first_line(exc, with_type=True)}){kept}") from None
+    except BaseException:  # Ctrl-C: nothing half-checked is left behind
+        path.unlink(missing_ok=True)
+        raise
+
+
 INT8_MEAN_LIMIT = 12.0  # grey levels: beyond this the quantised generator is broken, not merely approximate
 
 
@@ -120,7 +136,7 @@ def export_int8(translator, fp32: "Path", target: "Path", calibrate: str, inputs
     from cycletools.quantize import quantize_onnx
 
     kept = f"; {fp32} (fp32) is kept"
-    try:
+    with removed_on_failure(target, "the int8 export", kept):
         quantize_onnx(fp32, target, inputs)
         quantized = Translator(load_exported(target), device="cpu", config=translator.config, precision="fp32")
         checked = inputs[:8]
@@ -131,13 +147,6 @@ def export_int8(translator, fp32: "Path", target: "Path", calibrate: str, inputs
         if mean > INT8_MEAN_LIMIT:
             raise CycletoolsError(f"the int8 export differs from PyTorch by {mean:.1f} grey levels on average "
                                   f"(> {INT8_MEAN_LIMIT}), so it was not kept{kept}")
-    except CycletoolsError:
-        target.unlink(missing_ok=True)
-        raise
-    except Exception as exc:  # the quantiser's or the runtime's own failure: one line, the fp32 export stays
-        target.unlink(missing_ok=True)
-        raise CycletoolsError(f"the int8 export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                              f"{kept}") from None
     images = "image" if len(inputs) == 1 else "images"
     print(f"{target}: int8 (QDQ, per-channel), calibrated on {len(inputs)} {images} of {calibrate}; differs from "
           f"PyTorch by {mean:.2f} grey levels on average (99th percentile {p99:.1f}) on {len(checked)} of them")
