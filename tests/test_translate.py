@@ -333,3 +333,14 @@ def test_working_size_in_the_python_api(tiny_generator_file: Path):
                          (2.5, "not 2.5"), (True, "not True"), (4, "at least")):
         with pytest.raises(CycletoolsError, match=message):
             Translator.from_file(tiny_generator_file, device="cpu", working_size=bad)
+
+
+def test_direction_without_a_run_is_refused(tmp_path: Path, tiny_generator_file: Path):
+    image = tmp_path / "in.png"
+    Image.new("RGB", (12, 10)).save(image)
+    result = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "--direction", "b2a",
+                          "-o", str(tmp_path / "out.png"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("cycletools translate: error: --direction goes with --run DIR (a training run "
+                                     "has two generators; a domain or a weights file has one)")
+    assert not (tmp_path / "out.png").exists()

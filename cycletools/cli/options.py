@@ -46,7 +46,7 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                         "come from --weights, else bundled, else the cache, else --download")
     parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
     parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
-    parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+    parser.add_argument("--direction", choices=("a2b", "b2a"), default=None,
                         help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
     parser.add_argument("--download", action="store_true",
                         help="with --plugin: download the domain's weights if they are not here yet")
@@ -80,17 +80,21 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
 
 def generator_options(args: argparse.Namespace) -> dict:
     """``get_generator``'s keyword arguments from the parsed flags (a domain is given separately)."""
-    return {"weights": args.weights, "run": args.run, "direction": args.direction, "download": args.download,
+    return {"weights": args.weights, "run": args.run, "direction": args.direction or "a2b", "download": args.download,
             "device": args.device, "precision": args.precision, "variant": args.variant, "backend": args.backend,
             "calibrate": args.calibrate}
 
 
 def translator_from_args(args: argparse.Namespace):
     """The Translator that --plugin / --weights / --run name, through the one resolver."""
+    from cycletools.errors import UsageError
     from cycletools.pipelines.translator import Translator
     from cycletools.resolver import get_generator
     from cycletools.utils.devices import set_threads
 
+    if args.direction is not None and args.run is None:
+        raise UsageError("--direction goes with --run DIR (a training run has two generators; a domain or a "
+                         "weights file has one)")
     size = working_size(args.working_size)  # checked before anything loads: one line, not a usage dump
     set_threads(args.threads)
     if args.backend == "compile":

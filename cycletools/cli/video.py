@@ -64,7 +64,7 @@ def run_video(args: argparse.Namespace) -> int:
     if args.scale is not None and not (math.isfinite(args.scale) and args.scale > 0):
         raise UsageError(f"--scale must be a positive number, not {args.scale:g}")
     source = Path(args.input)
-    label = args.plugin or (Path(args.weights).stem if args.weights else args.direction)
+    label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
     target = Path(args.output) if args.output else default_output(source, label)
     check_video_job(source, target, args.frame_size, args.scale, args.start)  # before the model loads (seconds)
     translator = translator_from_args(args)
