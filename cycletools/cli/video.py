@@ -49,8 +49,6 @@ def add_parser(commands) -> None:
 
 def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
-    import math
-
     from cycletools.errors import UsageError
     from cycletools.pipelines.video import check_video_job, default_output, translate_video
     from cycletools.utils.speed import speed_text
@@ -61,8 +59,6 @@ def run_video(args: argparse.Namespace) -> int:
         raise UsageError("--start must be >= 0 and --duration > 0")
     if args.frame_size is not None and args.frame_size < 2:
         raise UsageError("--frame-size must be at least 2 pixels")
-    if args.scale is not None and not (math.isfinite(args.scale) and args.scale > 0):
-        raise UsageError(f"--scale must be a positive number, not {args.scale:g}")
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
     target = Path(args.output) if args.output else default_output(source, label)

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from cycletools.errors import CycletoolsError, first_line
+from cycletools.errors import CycletoolsError, UsageError, first_line
 from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWriter, probe
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.atomic import check_writable
@@ -59,7 +59,7 @@ def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple
         return check_frame_size(*shorter_side_to(info.width, info.height, size), f"--frame-size {size}")
     if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
-            raise CycletoolsError(f"--scale must be a positive number, not {scale:g}")
+            raise UsageError(f"--scale must be a positive number, not {scale:g}")
         return check_frame_size(*scaled(info.width, info.height, scale), f"--scale {scale:g}")
     return info.width, info.height
 

@@ -143,7 +143,7 @@ class TimeBudget:
     def summary(self, steps: int) -> str:
         """``120 steps in 29s of the 30s time budget``, or how far over the budget the run went."""
         spent = self.elapsed()
-        if format_duration(spent) == format_duration(self.seconds) or spent <= self.seconds:
+        if spent <= self.seconds or format_duration(spent) == format_duration(self.seconds):
             return f"{steps} steps in {format_duration(spent)} of the {format_duration(self.seconds)} time budget"
         return (f"{steps} steps in {format_duration(spent)}, over the {format_duration(self.seconds)} time budget "
                 f"by {format_duration(spent - self.seconds)}")
