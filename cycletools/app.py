@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 from torch import nn  # noqa: E402
 
-from cycletools import __version__, store  # noqa: E402
+from cycletools import __version__, gradio_guards, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
 from cycletools.errors import CycletoolsError, first_line  # noqa: E402
 from cycletools.pipelines.translator import Translator, TranslatorCache  # noqa: E402
@@ -38,7 +38,10 @@ from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
 _GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere
-MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
+MAX_BUDGET_FPS = 60
+BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what browsers' <video> plays everywhere
+CODEC_NAMES = {"mpeg4": "MPEG-4 Part 2", "hevc": "H.265", "mpeg2video": "MPEG-2", "mpeg1video": "MPEG-1",
+               "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 
 
 @dataclass
@@ -53,22 +56,42 @@ class ServeLimits:
 
 @dataclass
 class DecodeBudget:
-    """Stops a clip once what is decoded passes the time limit, whatever its file declares (a length
-    can be missing or false): by the frames' timestamps, and by frames × pixels, where the limit is
-    worth ``seconds`` of frames at the declared size and frame rate (at most 60 frames a second)."""
+    """Stops a clip once what is decoded passes the limits, whatever its file declares (a length can be
+    missing or false, and a stream may change its picture size): every frame must be an image the app
+    would take (pixels, aspect ratio); the clip stops past the time limit by the frames' timestamps, by
+    their number (the limit's seconds at 60 frames a second, the fastest rate budgeted) and by frames ×
+    pixels (worth ``seconds`` of frames at the declared size and frame rate)."""
 
     seconds: float
     pixels: float
+    max_frame_pixels: int = 40_000_000
+    max_aspect_ratio: float = 16.0
     decoded: int = 0
+    frames: int = 0
 
     @classmethod
-    def for_clip(cls, info, seconds: float) -> "DecodeBudget":
+    def for_clip(cls, info, limits: "ServeLimits") -> "DecodeBudget":
         rate = min(float(info.fps), MAX_BUDGET_FPS)
-        return cls(seconds, seconds * rate * info.width * info.height)
+        seconds = limits.max_video_seconds
+        return cls(seconds, seconds * rate * info.width * info.height, limits.max_image_pixels,
+                   limits.max_aspect_ratio)
+
+    def check_size(self, width: int, height: int) -> None:
+        """A frame of ``width``×``height`` must be within the image limits."""
+        if width * height > self.max_frame_pixels:
+            raise CycletoolsError(f"the clip's frames are {width}×{height}; the limit is "
+                                  f"{self.max_frame_pixels / 1e6:g} megapixels")
+        if max(width, height) > self.max_aspect_ratio * min(width, height):
+            raise CycletoolsError(f"the clip's frames are {width}×{height}; their longer side may be at most "
+                                  f"{self.max_aspect_ratio:g} times their shorter side")
 
     def __call__(self, frame) -> None:
-        self.decoded += frame.image.shape[0] * frame.image.shape[1]
-        if frame.time > self.seconds or self.decoded > self.pixels:
+        height, width = frame.image.shape[:2]
+        self.check_size(width, height)
+        self.decoded += width * height
+        self.frames += 1
+        if (frame.time > self.seconds or self.decoded > self.pixels
+                or self.frames > self.seconds * MAX_BUDGET_FPS):
             raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit")
 
 
@@ -78,6 +101,9 @@ class JobCancelled(CycletoolsError):
 
 _running = threading.local()  # the Job of this thread, seen by the generators' hooks
 _hooking = threading.Lock()   # hooks are added before any request's forward pass can run
+_jobs = threading.Condition()  # guards _active; notified when a job ends
+_active = 0                    # jobs running now
+_stopping = threading.Event()  # the server is stopping: every job is cancelled
 
 
 class Job:
@@ -98,21 +124,52 @@ class Job:
         self._event = known.get(self._event_id)
 
     def gone(self) -> bool:
+        if _stopping.is_set():
+            return True
         if self._event is None:
             return False  # not run by Gradio's queue: nobody to lose
         return not self._event.alive or self._event_id not in self._queue.event_ids_to_events
 
     def check(self) -> None:
         if self.gone():
+            why = "the server is stopping" if _stopping.is_set() else "its client went away"
             raise JobCancelled(f"the {self.kind} job was cancelled after {time.perf_counter() - self.started:.1f} s: "
-                               "its client went away")
+                               f"{why}")
 
     def __enter__(self) -> "Job":
+        global _active
+        with _jobs:
+            _active += 1
         _running.job = self
+        try:
+            self.check()  # a job that starts while the server stops ends at once
+        except JobCancelled:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
+        global _active
         _running.job = None
+        with _jobs:
+            _active -= 1
+            _jobs.notify_all()
+
+
+def cancel_jobs() -> None:
+    """The server is stopping: every running job stops at its next check, and new ones at once."""
+    _stopping.set()
+
+
+def stopping() -> bool:
+    return _stopping.is_set()
+
+
+def stop_jobs(timeout: float = 30.0) -> bool:
+    """Cancel every running job and wait for them to end (their threads joined); whether all did."""
+    cancel_jobs()
+    with _jobs:
+        return _jobs.wait_for(lambda: _active == 0, timeout)
 
 
 def cancellable(translator: Translator) -> Translator:
@@ -186,8 +243,18 @@ def clear_errors(function):
 
 
 def upload_path(value: dict | str | None) -> str | None:
-    """The server's copy of an upload, from a component's unprocessed value (Gradio's FileData)."""
-    return value.get("path") if isinstance(value, dict) else value
+    """The path a client gave for an upload (Gradio's FileData, unprocessed): not yet trusted."""
+    path = value.get("path") if isinstance(value, dict) else value
+    return path if isinstance(path, str) and path else None
+
+
+def received_file(path: str, received: list[set], root: Path) -> str:
+    """``path`` (followed to its real place) if this server received it and it is a regular file inside
+    ``root`` (see ``gradio_guards.is_received``); otherwise a refusal, and nothing is opened."""
+    if not gradio_guards.is_received(path, received, root):
+        raise refusal(gradio_guards.FOREIGN_FILE, CycletoolsError(f"refused to open {path!r}: not a file "
+                                                                  "this server received in its upload folder"))
+    return os.path.realpath(path)
 
 
 def open_image(path: str, limits: ServeLimits) -> Image.Image:
@@ -211,6 +278,31 @@ def open_image(path: str, limits: ServeLimits) -> Image.Image:
     except Exception as exc:
         raise refusal("The image file is damaged or incomplete.", exc) from None
     return image
+
+
+def weights_card(spec, variant: str, path: Path) -> str:
+    """What a cached weights file is: its architecture and where it came from (no server paths)."""
+    from cycletools.weights import read_metadata
+
+    try:
+        metadata = read_metadata(path) if path.suffix == ".safetensors" else {}
+    except CycletoolsError:
+        metadata = {}
+    actual = store.file_architecture(path)
+    architecture = spec.architecture_summary(actual) if actual else spec.architecture_summary()
+    if actual and spec.architecture_differences(actual):
+        architecture += f" (the domain declares {spec.architecture_summary()})"
+    if metadata.get("cycletools.imported_from"):
+        origin = f"imported from `{Path(metadata['cycletools.imported_from']).name}`"
+    elif spec.sources and path.suffix != ".safetensors":
+        origin = f"downloaded from {spec.sources[0].url}"
+    else:
+        origin = "a file in the weights cache"
+    if metadata.get("cycletools.distilled_from"):
+        origin += f", distilled from `{Path(metadata['cycletools.distilled_from']).name}`"
+    title = spec.title + (" — fast variant" if variant == "fast" else "")
+    return (f"### {title}\n{spec.description}\n\n- weights: {origin}\n- architecture: {architecture}\n"
+            f"- family: {spec.family_title}\n- dataset: {spec.dataset or '—'}")
 
 
 def domain_choices() -> list[tuple[str, str]]:
@@ -247,7 +339,12 @@ def describe(name: str | None) -> str:
     return "  \n".join(lines)
 
 
+DIRECTIONS = ("forward", "reverse")
+
+
 def resolve_direction(name: str, direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise CycletoolsError(f"unknown direction {str(direction)[:40]!r}: choose forward or reverse")
     if direction == "reverse":
         spec = get_registry().domain(name)
         if not spec.reverse:
@@ -300,14 +397,22 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         translator.max_working_pixels = min(translator.max_working_pixels, limits.max_image_pixels)
         return cancellable(translator)
 
+    uploads = workdir / "files"  # Gradio's upload cache (GRADIO_TEMP_DIR)
+    gradio_guards.keep_gradio_files_in(uploads)  # before Gradio builds its routes (at the end of the Blocks)
+
+    def received(value: dict | str | None, what: str) -> str:
+        path = upload_path(value)
+        if not path:
+            raise refusal(f"Upload {what} first.")
+        return received_file(path, app.temp_file_sets, uploads)
+
     @clear_errors
     def translate_image(upload: dict | None, name: str | None, direction: str):
-        path = upload_path(upload)
-        if not path:
+        if not upload_path(upload):
             raise refusal("Upload or paste an image first.")
         if not name:
             raise refusal("Pick a domain first.")
-        image = open_image(path, limits)
+        image = open_image(received(upload, "an image"), limits)
         with Job("image") as job:
             translator = translator_for(resolve_direction(name, direction))
             job.check()
@@ -319,22 +424,24 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         return (str(before), str(after)), str(after), f"Output: {result.width}×{result.height} ({result.mode})"
 
     @clear_errors
-    def translate_video_file(path: str | None, name: str | None, direction: str, stabilize: bool,
+    def translate_video_file(upload: dict | None, name: str | None, direction: str, stabilize: bool,
                              side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
         from cycletools.media.video import probe
         from cycletools.pipelines.video import translate_video
 
-        if not path:
+        if not upload_path(upload):
             raise refusal("Upload a video first.")
         if not name:
             raise refusal("Pick a domain first.")
+        path = received(upload, "a video")
         try:
             info = probe(path)
         except CycletoolsError as exc:
             raise refusal("This file is not a readable video.", exc) from None
         if info.duration and info.duration > limits.max_video_seconds:
             raise refusal(f"The clip lasts {info.duration:.0f} s; the limit is {limits.max_video_seconds:.0f} s.")
-        budget = DecodeBudget.for_clip(info, limits.max_video_seconds)
+        budget = DecodeBudget.for_clip(info, limits)
+        budget.check_size(info.width, info.height)  # from the stream's header, before anything is decoded
         with Job("video") as job:
             def watch(frame) -> None:  # in the decoding thread: the limit, and a client gone
                 budget(frame)
@@ -342,12 +449,27 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
 
             domain = resolve_direction(name, direction)
             translator = translator_for(domain)
-            target = job_folder() / f"{Path(path).stem}_{domain}.mp4"
+            target = job_folder() / f"{Path(path).stem[:100]}_{domain}.mp4"
             result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
                                      side_by_side=side_by_side, on_frame=watch)
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "
                    f"{result.frames_per_second:.1f} frames/s" + (f", audio {result.audio}" if result.audio else ""))
         return str(result.output), summary
+
+    def preview_note(upload: str | None) -> str:
+        """Why the browser cannot show a clip's preview, when its codec is one browsers do not play."""
+        from cycletools.media.video import probe
+
+        if not upload:
+            return ""
+        try:
+            codec = probe(upload).codec
+        except CycletoolsError:
+            return "This file is not a readable video."
+        if codec in BROWSER_CODECS:
+            return ""
+        return (f"Browsers cannot play {CODEC_NAMES.get(codec, codec)} video, so the clip has no preview here; "
+                "it translates all the same, and the result (H.264) plays on this page.")
 
     @clear_errors
     def translate_camera(frame: np.ndarray | None, name: str | None, direction: str):
@@ -370,18 +492,25 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         return rows
 
     def model_card(name: str | None) -> str:
+        """The card of the weights in use: a bundled file's own card, else what the file here is (an
+        imported file's architecture and origin, not the official download's), else the official source."""
         if not name:
             return ""
         spec = get_registry().domain(name)
-        cards = [store.bundled_file(spec, variant) for variant in store.VARIANTS] if spec.bundled else []
-        texts = [card.with_suffix(".md").read_text(encoding="utf-8") for card in cards
-                 if card.with_suffix(".md").is_file()]
-        if texts:
-            return "\n\n---\n\n".join(texts)
+        sections = []
+        for variant in store.VARIANTS:
+            current = store.status(spec, variant)
+            card = current.path.with_suffix(".md") if current.path is not None else None
+            if current.state == "bundled" and card is not None and card.is_file():
+                sections.append(card.read_text(encoding="utf-8"))
+            elif current.here:
+                sections.append(weights_card(spec, variant, current.path))
+        if sections:
+            return "\n\n---\n\n".join(sections)
         source = spec.sources[0].url if spec.sources else "none"
         return (f"### {spec.title}\n{spec.description}\n\n- family: {spec.family_title}\n- architecture: "
                 f"{spec.architecture_summary()}\n- download source: {source}\n- dataset: {spec.dataset or '—'}\n\n"
-                "No model card is bundled for this domain.")
+                "No weights are here yet.")
 
     def fetch(name: str | None):
         if not name:
@@ -430,8 +559,11 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
                 side = gr.Checkbox(label="Side by side", value=False)
                 run_video = gr.Button("Translate video", variant="primary", elem_id="translate-video")
             video_note = gr.Markdown(elem_id="video-info")
+            video_in.upload(preview_note, video_in, video_note, api_name=False, queue=False)
+            # Unprocessed too: the app checks that the clip was uploaded here before it opens it.
             run_video.click(translate_video_file, [video_in, domain, direction, stabilize, side],
-                            [video_out, video_note], api_name="translate_video", concurrency_id="translate")
+                            [video_out, video_note], api_name="translate_video", concurrency_id="translate",
+                            preprocess=False)
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
                 camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
@@ -442,7 +574,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         with gr.Tab("Plugins", id="plugins"):
             table = gr.Dataframe(plugin_table(), headers=["name", "family", "what it does", "plugin",
                                                           "architecture", "weights"],
-                                 interactive=False, elem_id="plugin-table")
+                                 interactive=False, elem_id="plugin-table", wrap=True,
+                                 column_widths=["15%", "14%", "15%", "20%", "21%", "15%"])
             with gr.Row():
                 card_domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3,
                                           elem_id="card-domain")
@@ -452,7 +585,16 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             card_domain.change(model_card, card_domain, card)
             fetch_button.click(fetch, card_domain, [table, fetch_note, domain], api_name=False)
     app.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
+    gradio_guards.remove_refused_uploads(app.upload_file_set)
+    gradio_guards.refuse_foreign_files(app.temp_file_sets, uploads)
     return app, workdir
+
+
+def launch_options() -> dict[str, Any]:
+    """What ``Blocks.launch`` needs besides the address: the HTTP guards in front of Gradio's routes."""
+    from starlette.middleware import Middleware
+
+    return {"app_kwargs": {"middleware": [Middleware(gradio_guards.RefuseOddRequests)]}}
 
 
 def theme() -> gr.themes.Base:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -156,6 +157,7 @@ def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
     image = tmp_path / "generated.png"
     Image.fromarray(moving_square(20, 203, 141)).save(image)  # a generated picture, no dataset image
     clip = make_clip(tmp_path / "clip.mp4", width=96, height=64, frames=12, audio="aac")
+    part2 = make_clip(tmp_path / "part2.mp4", width=96, height=64, frames=6, codec="mpeg4")
     outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -183,13 +185,26 @@ def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
             shutil.copy(tmp_path / "app.png", SCREENSHOT_COPY)
 
         page.get_by_role("tab", name="Video").click()
+        page.locator("#video-input input[type=file]").set_input_files(str(part2))  # browsers cannot play it
+        note = page.wait_for_selector("#video-info:has-text('MPEG-4 Part 2')", timeout=30_000).inner_text()
+        assert "no preview here" in note and "translates all the same" in note, note
+        page.locator("#video-input button[aria-label='Clear']").first.click()
         page.locator("#video-input input[type=file]").set_input_files(str(clip))
         page.wait_for_selector("#video-input video", timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('#video-info').innerText.includes('MPEG-4')",
+                               timeout=30_000)
         page.click("#translate-video")
         page.wait_for_selector("#video-output video", timeout=180_000)
         video_src = page.locator("#video-output video").first.get_attribute("src")
         (tmp_path / "video.mp4").write_bytes(page.request.get(video_src).body())
         page.screenshot(path=str(tmp_path / "video-tab.png"), full_page=True)
+
+        page.get_by_role("tab", name="Plugins").click()  # every column of the table fits a 1280 px window
+        page.wait_for_selector("#plugin-table thead th", timeout=30_000)
+        headers = page.eval_on_selector_all(
+            "#plugin-table thead th", "cells => cells.map(c => [c.innerText.trim(), c.getBoundingClientRect().right])")
+        shown = [name for name, right in headers if name and right <= 1280]
+        assert shown == ["name", "family", "what it does", "plugin", "architecture", "weights"], headers
         browser.close()
     from cycletools.media.video import probe
 
@@ -272,6 +287,9 @@ def test_bad_requests_get_messages_and_the_app_keeps_serving(server, tmp_path: P
                        api_name="/translate_image")
     with pytest.raises(Exception, match="not a readable video"):
         client.predict(handle_file(str(fake)), "horse2zebra", "forward", False, False, api_name="/translate_video")
+    with pytest.raises(Exception, match="Unknown direction 'sideways': choose forward or reverse"):
+        client.predict(handle_file(str(random_image(16, 16, tmp_path / "c.png"))), "horse2zebra", "sideways",
+                       api_name="/translate_image")
     ok = client.predict(handle_file(str(random_image(20, 20, tmp_path / "b.png"))), "horse2zebra", "forward",
                         api_name="/translate_image")
     assert Image.open(ok[1]).size == (20, 20)
@@ -288,7 +306,11 @@ def status_of(url: str) -> int:
 @pytest.mark.parametrize("path, expected", [("gradio_api/file=/etc/passwd", 403),
                                             ("gradio_api/file=../../../../etc/passwd", 403),
                                             ("gradio_api/file=%2Fetc%2Fpasswd", 403),
-                                            ("file=/etc/passwd", 404)])  # no such route (README says so)
+                                            ("file=/etc/passwd", 404),  # no such route (README says so)
+                                            ("gradio_api/proxy=x%00.png", 400),  # Gradio answered 500
+                                            ("gradio_api/proxy=https://a%00.hf.space/x.png", 400),
+                                            ("gradio_api/file=a%00.png", 400),
+                                            ("gradio_api/proxy=https://huggingface.co/x.png", 403)])
 def test_files_outside_the_app_are_refused(server, path: str, expected: int):
     assert status_of(server + path) == expected
 
@@ -467,6 +489,84 @@ os._exit(0)  # like a closed tab: the connections drop, nothing is cancelled pol
 """
 
 
+def peak_memory(pid: int) -> int:
+    """The most memory a process has held so far, in bytes (Linux's VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def raw_h264(path: Path, parts: list[tuple[int, int, int]]) -> Path:
+    """A raw H.264 stream (no timestamps, no length) of ``(frames, width, height)`` parts: the picture
+    size changes between them, as a decoder accepts mid-stream."""
+    data = b""
+    for index, (frames, width, height) in enumerate(parts):
+        data += undeclared_clip(path.with_name(f"{path.stem}-{index}.h264"), frames, width=width,
+                                height=height).read_bytes()
+    path.write_bytes(data)
+    return path
+
+
+def test_video_frames_obey_the_image_limits(roomy_server, tmp_path: Path):
+    """Frames over the megapixel or aspect-ratio limits are refused from the stream's header, before
+    decoding (two 8192×8192 frames took the server from 1.1 to 8 GB); a stream that shrinks its frames
+    after the first one stops at the clip limit's frame count (2 s × 60 frames a second)."""
+    from gradio_client import Client, handle_file
+
+    client = Client(roomy_server.url, verbose=False)
+    huge = make_clip(tmp_path / "huge.mp4", width=8192, height=8192, frames=2, options={"preset": "ultrafast"})
+    thin = make_clip(tmp_path / "thin.mp4", width=4096, height=16, frames=2)
+    assert huge.stat().st_size < 20 * 1024 * 1024
+    message = error_of(client, handle_file(str(thin)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "4096×16" in message and "16 times" in message and one_sentence(message), message
+    before = peak_memory(roomy_server.pid)  # PyAV loaded by now; reading the header decodes one frame
+    message = error_of(client, handle_file(str(huge)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "8192×8192" in message and "40 megapixels" in message and one_sentence(message), message
+    grown = peak_memory(roomy_server.pid) - before
+    assert grown < 400 * 1024 * 1024, f"the server's peak memory grew by {grown / 2**20:.0f} MiB"
+    shrinking = raw_h264(tmp_path / "shrinking.h264", [(1, 720, 720), (400, 16, 16)])
+    started = time.time()
+    message = error_of(client, handle_file(str(shrinking)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "runs past the 2 s limit" in message and one_sentence(message), message
+    assert time.time() - started < 60
+    growing = raw_h264(tmp_path / "growing.h264", [(2, 64, 48), (1, 8192, 8192)])  # the header says 64×48
+    message = error_of(client, handle_file(str(growing)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "8192×8192" in message and one_sentence(message), message
+
+
+def test_a_stop_during_a_video_job_cancels_it_and_exits_cleanly(tmp_path: Path, app_home):
+    """SIGTERM while a clip is being translated: the job is cancelled, its threads end, the temp folder
+    goes and the server exits 0 (it aborted with 'terminate called without an active exception')."""
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
+
+    gradio_temp = tmp_path / "gradio-temp"
+    process, url = serve(app_home, env={"GRADIO_TEMP_DIR": str(gradio_temp)})
+    try:
+        clip = make_clip(tmp_path / "long.mp4", width=320, height=240, frames=600)
+        job = Client(url, verbose=False).submit(handle_file(str(clip)), "horse2zebra", "forward", False, False,
+                                                api_name="/translate_video")
+        deadline = time.time() + 60
+        while job.status().code not in (Status.PROCESSING, Status.PROGRESS) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
+        assert not job.done(), "the job ended before the stop"
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # a second one, as a supervisor or a process group may send
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    log = process.log.read_text()
+    assert code == 0, log
+    assert "terminate called" not in log and "Traceback" not in log, log
+    assert "cancelled" in log and "the server is stopping" in log
+    assert list(gradio_temp.iterdir()) == []
+
+
 def cpu_seconds(pid: int) -> float:
     """The processor time a process has used so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -577,13 +677,15 @@ def test_a_refused_upload_leaves_nothing_behind(tmp_path: Path, app_home):
     request = urllib.request.Request(url + "gradio_api/upload", data=body, method="POST",
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=30)
-        assert refused.value.code == 400
+        for _ in range(3):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 400
+        left = [path for path in gradio_temp.rglob("*") if path.is_file() and marker in path.read_bytes()]
+        assert left == [], "a refused upload's body stays while the app runs"
     finally:
         stop(process)
-    left = [path for path in gradio_temp.rglob("*") if path.is_file() and marker in path.read_bytes()]
-    assert left == []
+    assert list(gradio_temp.iterdir()) == []  # nothing of the app's outlives it (Gradio's own folders too)
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that declares ``width``×``height`` and holds almost nothing: a decompression bomb's header."""
@@ -638,11 +740,77 @@ def call_api(url: str, api_name: str, data: list) -> str:
         return response.read().decode()
 
 
+SECRET_PIXELS = (201, 7, 99)
+
+
+def upload(url: str, file: Path) -> str:
+    """Upload ``file`` through Gradio's upload route; the server's path of its copy."""
+    boundary = "cycletoolsboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{file.name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + file.read_bytes() + \
+        f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)[0]
+
+
+def test_only_files_this_server_received_are_opened(server, tmp_path: Path):
+    """A request naming a server file that was never uploaded (with or without Gradio's FileData marker),
+    a URL, a device or an uploaded file swapped for a link pointing out is refused in one sentence; the
+    secret's pixels never come back and the server connects nowhere."""
+    import http.server
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (40, 30), SECRET_PIXELS).save(secret)
+    clip = make_clip(tmp_path / "secret.mp4", frames=3)
+    visits: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server name
+            visits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    url_file = f"http://127.0.0.1:{listener.server_address[1]}/secret.png"
+    swapped = Path(upload(server, random_image(8, 8, tmp_path / "innocent.png")))
+    swapped.unlink()
+    swapped.symlink_to(secret)  # a link inside the upload folder that points out
+    marker = {"_type": "gradio.FileData"}
+    requests = {
+        "translate_image": [{"path": str(secret)}, {"path": str(secret), "meta": {"_type": "x"}},
+                            {"path": str(secret), "meta": marker}, str(secret), {"path": url_file, "meta": marker},
+                            {"path": "x.png", "url": url_file, "meta": marker}, {"path": "/dev/zero"},
+                            {"path": f"/proc/{os.getpid()}/environ", "meta": marker},
+                            {"path": str(swapped), "meta": marker}, {"path": str(swapped)}],
+        "translate_video": [{"path": str(clip)}, {"path": str(clip), "meta": marker}, {"path": url_file, "meta": marker}],
+    }
+    try:
+        for api_name, files in requests.items():
+            extra = [False, False] if api_name == "translate_video" else []
+            for file in files:
+                answer = call_api(server, api_name, [file, "horse2zebra", "forward", *extra])
+                assert "event: error" in answer and "was not uploaded to this server" in answer, (file, answer)
+                assert "event: complete" not in answer, file
+    finally:
+        listener.shutdown()
+    assert visits == [], f"the server fetched {visits}"
+
+
 def test_the_page_shows_no_server_paths(server, app_home):
     with urllib.request.urlopen(server + "config", timeout=30) as response:
         config = response.read().decode()
     assert "horse2zebra" in config
-    assert str(app_home) not in config and "safetensors" not in config
+    assert str(app_home) not in config and "horse2zebra.safetensors" not in config
+    # The Plugins tab's card (horse2zebra's, shown first) describes the imported weights, not the official ones.
+    assert "weights: imported from `resnet-4-1.safetensors`" in config
+    assert "architecture: resnet ngf=4 blocks=1 (the domain declares resnet ngf=64 blocks=9)" in config
+    assert "download source" not in config
 
 @pytest.mark.parametrize("width, height", [(256, 1), (1, 256), (1, 1)])
 def test_extreme_image_shapes_answer_within_seconds(server, tmp_path: Path, width: int, height: int):
@@ -670,7 +838,7 @@ def test_cheap_limits_in_process():
     """The checks made before any work: the size a model works at, and a clip's decoded budget."""
     from types import SimpleNamespace
 
-    from cycletools.app import DecodeBudget
+    from cycletools.app import DecodeBudget, ServeLimits
     from cycletools.errors import CycletoolsError
     from cycletools.utils.sizes import working_resolution
 
@@ -678,12 +846,26 @@ def test_cheap_limits_in_process():
     assert working_resolution(4000, 3000, 256, max_pixels=1_000_000) == (341, 256)
     width, height = working_resolution(16, 1, 256, max_pixels=1_000_000)
     assert width * height <= 1_000_000 and (width, height) == (4000, 250)
-    budget = DecodeBudget.for_clip(SimpleNamespace(fps=1000, width=10, height=10), seconds=2)
+    limits = ServeLimits(max_video_seconds=2, max_image_pixels=1_000_000, max_aspect_ratio=16)
+    budget = DecodeBudget.for_clip(SimpleNamespace(fps=1000, width=10, height=10), limits)
     frame = SimpleNamespace(time=0.0, image=np.zeros((10, 10, 3), np.uint8))  # no timestamps, as in raw H.264
     for _ in range(120):                          # 2 s at the 60 frames a second a budget allows at most
         budget(frame)
     with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
         budget(frame)
     with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
-        DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), seconds=2)(
+        DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), limits)(
             SimpleNamespace(time=2.5, image=frame.image))
+    # A large first frame buys no more frames: the count is bounded too, whatever the pixels allow.
+    shrinking = DecodeBudget.for_clip(SimpleNamespace(fps=25, width=720, height=720), limits)
+    tiny = SimpleNamespace(time=0.0, image=np.zeros((16, 16, 3), np.uint8))
+    for _ in range(120):
+        shrinking(tiny)
+    with pytest.raises(CycletoolsError, match="runs past the 2 s limit"):
+        shrinking(tiny)
+    # Every decoded frame is held to the image limits, whatever the header said.
+    with pytest.raises(CycletoolsError, match="frames are 1001×1000; the limit is 1 megapixels"):
+        budget.check_size(1001, 1000)
+    with pytest.raises(CycletoolsError, match="frames are 340×20; their longer side may be at most 16 times"):
+        DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), limits)(
+            SimpleNamespace(time=0.0, image=np.zeros((20, 340, 3), np.uint8)))

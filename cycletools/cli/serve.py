@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
+import sys
 
 HELP = """Start the web app: every registered domain on images (before/after compare, download),
 video files (progress, audio and frame rate kept) and the browser's camera, and a Plugins tab
@@ -32,10 +34,6 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=run_serve)
 
 
-def _stop(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run_serve(args: argparse.Namespace) -> int:
     from cycletools.errors import CycletoolsError
 
@@ -51,13 +49,29 @@ def run_serve(args: argparse.Namespace) -> int:
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency)
     demo, workdir = web.build_app(args.device, limits)
-    signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C, so the temp folder is removed
+
+    def stop(signum, frame) -> None:
+        """Ctrl-C or SIGTERM: jobs start cancelling at once, while Gradio closes its server. A second
+        signal (a supervisor's, a process group's) changes nothing: the stop is already under way."""
+        if not web.stopping():
+            web.cancel_jobs()
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"cycletools web app on http://{args.host}:{args.port} (Ctrl-C stops it); temp folder {workdir}",
           flush=True)
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=limits.max_upload,
                     allowed_paths=[], show_error=False, quiet=True, theme=web.theme(), footer_links=["api"],
-                    ssr_mode=False)
+                    ssr_mode=False, **web.launch_options())
     except OSError as exc:
         raise CycletoolsError(f"cannot serve on {args.host}:{args.port} ({exc})") from None
+    finally:
+        # Gradio returns here on Ctrl-C or SIGTERM with its server closed; running jobs are cancelled and
+        # waited for, so that no decode, encode or model thread is cut off when the process exits.
+        if not web.stop_jobs(timeout=30):
+            print("cycletools serve: a job did not stop within 30 s", file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("cycletools web app stopped", flush=True)
     return 0
