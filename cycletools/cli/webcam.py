@@ -34,10 +34,13 @@ def run_webcam(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
     from cycletools.errors import UsageError
     from cycletools.pipelines.live import LiveSession
+    from cycletools.pipelines.targets import check_video_target
     from cycletools.utils.speed import speed_text
 
     if args.no_window and not args.record:
         raise UsageError("--no-window without --record would show and save nothing")
+    if args.record:  # before the model loads and the camera opens; the session checks it again
+        check_video_target(args.record, args.camera if Path(args.camera).is_file() else None)
     translator = translator_from_args(args)
     session = LiveSession(translator, args.camera, record=Path(args.record) if args.record else None,
                           size=args.frame_size, window=not args.no_window, side_by_side=args.side_by_side,

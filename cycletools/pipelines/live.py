@@ -21,7 +21,9 @@ import numpy as np
 
 from cycletools.errors import CycletoolsError
 from cycletools.media.video import VideoWriter
+from cycletools.pipelines.targets import check_video_target
 from cycletools.pipelines.translator import Translator
+from cycletools.utils.atomic import replace_keeping_mode
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.optional import require
 from cycletools.utils.sizes import check_frame_size, shorter_side_to
@@ -108,8 +110,8 @@ class LiveSession:
         self.max_frames, self.switch = max_frames, switch
         if window and not display_available():
             raise CycletoolsError("no display for the preview window; add --no-window (and --record OUT.mp4)")
-        if record is not None and not Path(record).parent.is_dir():
-            raise CycletoolsError(f"output folder does not exist: {Path(record).parent}")
+        if record is not None:  # before the camera opens: a recording never replaces the clip it reads
+            check_video_target(record, camera if Path(camera).is_file() else None)
         self.window, self.record = window, Path(record) if record else None
         self.capture, self.is_file = open_camera(camera)
 
@@ -161,7 +163,7 @@ class LiveSession:
                 if recorder is not None:
                     recorder.finish()
                     writer.close()
-                    os.replace(tmp, self.record)
+                    replace_keeping_mode(tmp, self.record)
         return LiveResult(frames, time.perf_counter() - started, self.record if recorder is not None else None)
 
     def _show(self, frame: np.ndarray, fps: float) -> bool:

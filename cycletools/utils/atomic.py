@@ -25,8 +25,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        _keep_mode(target, tmp)
-        os.replace(tmp, target)
+        replace_keeping_mode(tmp, target)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -63,13 +62,13 @@ def _create_temp(target: Path) -> Path:
             continue
 
 
-def _keep_mode(target: Path, tmp: Path) -> None:
-    """Give ``tmp`` the permissions of the file it is about to replace, if there is one."""
+def replace_keeping_mode(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move the finished ``tmp`` over ``target``; a file it replaces passes on its permissions."""
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        os.chmod(tmp, stat.S_IMODE(Path(target).stat().st_mode))
     except FileNotFoundError:
-        return
-    os.chmod(tmp, mode)
+        pass
+    os.replace(tmp, target)
 
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:

@@ -1,0 +1,64 @@
+"""The webcam's recording: never over the clip it reads, checked before the camera opens, modes kept."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from conftest import refuse_writes_in, run_cli_here
+from media_fixtures import frame_times, make_clip
+
+pytest.importorskip("av", reason="the media extras are not installed")
+pytest.importorskip("cv2", reason="the media extras are not installed")
+
+
+def webcam(generator: Path, *args: str, cwd: Path | None = None):
+    return run_cli_here("webcam", "--weights", str(generator), "--no-window", "--max-frames", "3", *args, cwd=cwd)
+
+
+@pytest.mark.parametrize("record", ["clip.mp4", "sub/../clip.mp4", "link.mp4", "hard.mp4"])
+def test_a_recording_never_replaces_the_clip_it_reads(tmp_path: Path, tiny_generator_file: Path, record: str):
+    clip = make_clip(tmp_path / "clip.mp4", frames=6)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.mp4").symlink_to(clip)
+    os.link(clip, tmp_path / "hard.mp4")
+    before = clip.read_bytes()
+    result = webcam(tiny_generator_file, "--camera", str(clip), "--record", record, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip() == f"cycletools: error: {record}: refusing to overwrite the input video"
+    assert clip.read_bytes() == before and len(frame_times(clip)) == 6
+
+
+def test_the_recording_target_is_checked_before_the_camera_opens(tmp_path: Path, tiny_generator_file: Path,
+                                                                 monkeypatch):
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refuse_writes_in(locked, monkeypatch, errno.EROFS)
+    opened: list[str] = []
+    import cycletools.pipelines.live as live
+
+    real_open = live.open_camera
+    monkeypatch.setattr(live, "open_camera", lambda camera: opened.append(camera) or real_open(camera))
+    read_only = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(locked / "out.mp4"))
+    assert read_only.returncode == 1 and "Traceback" not in read_only.stderr
+    assert read_only.stderr.strip() == f"cycletools: error: {locked / 'out.mp4'}: cannot write here (read-only file system)"
+    avi = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(tmp_path / "out.avi"))
+    assert avi.returncode == 1
+    assert avi.stderr.strip() == (f"cycletools: error: {tmp_path / 'out.avi'}: output must be one of "
+                                  ".m4v, .mkv, .mov, .mp4, .webm")
+    assert opened == [] and not (tmp_path / "out.avi").exists()
+
+
+def test_a_replaced_recording_keeps_its_permissions(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an older recording")
+    out.chmod(0o640)
+    result = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(out))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and len(frame_times(out)) == 3
