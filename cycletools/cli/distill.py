@@ -25,7 +25,7 @@ STUDENT_SIZES = ("small", "medium", "tiny")  # the keys of cycletools.training.d
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import add_renamed
+    from cycletools.cli.options import BATCH, COUNT, COUNT_OR_ZERO, CROP, RATE, WEIGHT, WIDTH, WORKERS, add_renamed
 
     parser = commands.add_parser("distill", help="distil a fast student generator from a domain's weights",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,34 +33,34 @@ def add_parser(commands) -> None:
     parser.add_argument("--weights", metavar="FILE", help="teacher weights instead of the domain's own")
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset with trainA (inputs) and trainB (real)")
     parser.add_argument("--student", choices=STUDENT_SIZES, default="small", help="student size (default: small)")
-    parser.add_argument("--steps", type=int, default=20000, help="training steps (default: 20000)")
+    parser.add_argument("--steps", type=COUNT, default=20000, help="training steps (default: 20000)")
     parser.add_argument("--time-budget", metavar="DURATION",
                         help="distil for this long instead of --steps (e.g. 10m, 2h): the steps are planned from "
                              "the measured speed, constant learning rate for the first half, then linear decay to "
                              "zero at the last step")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--workers", type=WORKERS, metavar="N",
                         help="data loader processes (default: up to 8 on a GPU, 0 on the CPU)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--crop-size", dest="size", type=int, default=256, help="training crop size (default: 256)")
-    add_renamed(parser, "--size", "--crop-size", dest="size", type=int)
-    parser.add_argument("--finish-size", type=int, metavar="SIZE", help="crop size of the last --finish-steps steps")
-    parser.add_argument("--finish-steps", type=int, default=0, metavar="N", help="steps at --finish-size (default: 0)")
-    parser.add_argument("--load-size", type=int, metavar="SIZE",
+    parser.add_argument("--batch-size", type=BATCH, default=1)
+    parser.add_argument("--crop-size", dest="size", type=CROP, default=256, help="training crop size (default: 256)")
+    add_renamed(parser, "--size", "--crop-size", dest="size", type=CROP)
+    parser.add_argument("--finish-size", type=CROP, metavar="SIZE", help="crop size of the last --finish-steps steps")
+    parser.add_argument("--finish-steps", type=COUNT_OR_ZERO, default=0, metavar="N", help="steps at --finish-size (default: 0)")
+    parser.add_argument("--load-size", type=CROP, metavar="SIZE",
                         help="images are resized to this square before cropping (default: 286/256 of the crop)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)")
-    parser.add_argument("--decay-steps", type=int, metavar="N",
+    parser.add_argument("--lr", type=RATE, default=2e-4, help="Adam learning rate (default: 2e-4)")
+    parser.add_argument("--decay-steps", type=COUNT_OR_ZERO, metavar="N",
                         help="the learning rate falls linearly to 0 over the last N steps (default: half the steps)")
-    parser.add_argument("--lambda-rec", type=float, default=10.0, help="weight of the L1 to the teacher (default: 10)")
-    parser.add_argument("--lambda-gan", type=float, default=1.0,
+    parser.add_argument("--lambda-rec", type=WEIGHT, default=10.0, help="weight of the L1 to the teacher (default: 10)")
+    parser.add_argument("--lambda-gan", type=WEIGHT, default=1.0,
                         help="weight of the GAN loss (default: 1; 0 = distillation alone, no discriminator)")
-    parser.add_argument("--lambda-feat", type=float, default=1.0,
+    parser.add_argument("--lambda-feat", type=WEIGHT, default=1.0,
                         help="weight of the block-feature loss when the student inherits (default: 1)")
-    parser.add_argument("--ndf", type=int, default=64, help="discriminator width (default: 64, the paper's)")
+    parser.add_argument("--ndf", type=WIDTH, default=64, help="discriminator width (default: 64, the paper's)")
     parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
     parser.add_argument("--no-inherit", dest="inherit", action="store_false",
                         help="start from random weights even when the teacher is a wider sub-mobile ResNet "
                              "(by default the student inherits its most active channels)")
-    parser.add_argument("--save-every", type=int, default=1000, metavar="N", help="save the student every N steps")
+    parser.add_argument("--save-every", type=COUNT, default=1000, metavar="N", help="save the student every N steps")
     parser.add_argument("--name", help="run name (default: NAME-student)")
     parser.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")

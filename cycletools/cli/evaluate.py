@@ -21,6 +21,8 @@ extras: pip install 'cycletools[eval]'."""
 
 
 def add_parser(commands) -> None:
+    from cycletools.cli.options import COUNT, Number
+
     parser = commands.add_parser("eval", help="measure FID/KID/classifier score of a domain or of two folders",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", metavar="NAME", help="the domain to evaluate (see 'cycletools plugins')")
@@ -33,9 +35,9 @@ def add_parser(commands) -> None:
                                                          "(for the plugin's direction)")
     parser.add_argument("--fake", metavar="DIR", help="folder of translated images to score (with --real)")
     parser.add_argument("--real", metavar="DIR", help="folder of real target-domain images (with --fake)")
-    parser.add_argument("--classify", type=int, metavar="CLASS",
+    parser.add_argument("--classify", type=Number(int, 0, 999), metavar="CLASS",
                         help="with --fake/--real: ImageNet class index to count (e.g. 340 zebra)")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N source images")
+    parser.add_argument("--limit", type=COUNT, metavar="N", help="evaluate only the first N source images")
     parser.add_argument("--save-images", metavar="DIR", help="also keep the translated images (PNG) here")
     parser.add_argument("--out", metavar="FILE", help="write the JSON report here (it is always printed)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")

@@ -15,7 +15,7 @@ named *.onnx, a TorchScript one anything else, and the folder must be writable."
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import add_renamed
+    from cycletools.cli.options import CROP, add_renamed
 
     parser = commands.add_parser("export", help="export a generator to ONNX or TorchScript", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,9 +26,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
     parser.add_argument("-o", "--output", metavar="FILE", help="default: NAME.onnx / NAME.pt here")
     parser.add_argument("--dynamic-size", action="store_true", help="accept any multiple-of-4 height and width")
-    parser.add_argument("--input-size", dest="export_size", type=int, default=256,
+    parser.add_argument("--input-size", dest="export_size", type=CROP, default=256,
                         help="the (fixed or example) input height and width of the export (default: 256)")
-    add_renamed(parser, "--size", "--input-size", dest="export_size", type=int)
+    add_renamed(parser, "--size", "--input-size", dest="export_size", type=CROP)
     parser.add_argument("--int8", action="store_true",
                         help="ONNX only: also write NAME.int8.onnx, convolutions quantised to int8 (per-channel "
                              "weights, uint8 activations, QDQ) and calibrated on --calibrate DIR")

@@ -24,8 +24,16 @@ EPILOG = """examples:
 Run 'cycletools COMMAND --help' for the options of each command."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (``cycletools video: error: argument --scale: ...``) and exit 2;
+    the commands' sub-parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cycletools",
         description="Unpaired image-to-image translation with CycleGAN: train a domain pair on two "
                     "folders of images, then translate images, animations, videos and camera streams with it "

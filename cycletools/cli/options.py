@@ -6,8 +6,60 @@ A command only maps its flags onto ``cycletools.get_generator``; the loading its
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
+
+
+class Number:
+    """An argparse type: a whole number (``kind=int``) or a finite number within [``low``, ``high``]
+    (``above``: strictly greater than it; ``below``: strictly less), so that every numeric option is
+    refused where it is parsed, in one line with exit status 2: nan, infinities, out-of-range values."""
+
+    def __init__(self, kind: type = int, low: float | None = None, high: float | None = None,
+                 above: float | None = None, below: float | None = None):
+        self.kind, self.low, self.high, self.above, self.below = kind, low, high, above, below
+        self.__name__ = "whole number" if kind is int else "number"  # argparse names the type by it
+
+    def __call__(self, text: str):
+        try:
+            value = int(text, 10) if self.kind is int else float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"takes {self.describe()}, not {text!r}") from None
+        if not math.isfinite(value) or (self.low is not None and value < self.low) or \
+                (self.high is not None and value > self.high) or \
+                (self.above is not None and value <= self.above) or (self.below is not None and value >= self.below):
+            raise argparse.ArgumentTypeError(f"takes {self.describe()}, not {text!r}")
+        return value
+
+    def describe(self) -> str:
+        what = "a whole number" if self.kind is int else "a number"
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"at least {self.low:g}")
+        if self.above is not None:
+            bounds.append(f"greater than {self.above:g}")
+        if self.high is not None:
+            bounds.append(f"at most {self.high:g}")
+        if self.below is not None:
+            bounds.append(f"less than {self.below:g}")
+        return what + (" " + " and ".join(bounds) if bounds else "")
+
+
+# The numeric options' ranges, named once and shared by the commands.
+COUNT = Number(int, 1, 10**9)                 # steps, frames, intervals
+COUNT_OR_ZERO = Number(int, 0, 10**9)
+BATCH = Number(int, 1, 4096)
+WORKERS = Number(int, 0, 256)
+THREADS = Number(int, 1, 4096)                # and at most the CPU's logical cores, checked when they are set
+PIXELS = Number(int, 2, 16384)                # a frame's shorter side
+CROP = Number(int, 8, 16384)                  # training and export sizes (each command has its own minimum)
+WIDTH = Number(int, 1, 4096)                  # channels
+RATE = Number(float, above=0, high=10.0)      # learning rates
+WEIGHT = Number(float, 0, 1e6)                # loss weights
+SECONDS = Number(float, 0, 10**7)             # a position in a clip
+LENGTH = Number(float, above=0, high=10**7)   # a duration
+SEED = Number(int, 0, 2**63 - 1)
 
 
 class DeprecatedAlias(argparse.Action):
@@ -56,7 +108,7 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                              "generator is given is bounded (8192 pixels a side, 16.8 megapixels)")
     parser.add_argument("--device", metavar="DEV", default=None,
                         help="cpu, cuda, cuda:1, mps ... (default: CUDA, else Apple's GPU, else the CPU)")
-    parser.add_argument("--threads", type=int, metavar="N", default=None,
+    parser.add_argument("--threads", type=THREADS, metavar="N", default=None,
                         help="CPU threads for the generator, PyTorch's or ONNX Runtime's (default: the physical "
                              "cores)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",

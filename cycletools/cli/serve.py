@@ -16,21 +16,23 @@ aspect ratio) and clips (seconds, also counted while decoding) are limited; see 
 
 
 def add_parser(commands) -> None:
+    from cycletools.cli.options import THREADS, Number
+
     parser = commands.add_parser("serve", help="start the web app (Gradio)", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    parser.add_argument("--port", type=Number(int, 1, 65535), default=7860, help="port (default: 7860)")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
     parser.add_argument("--max-upload", default="200mb", help="largest upload accepted (default: 200mb)")
-    parser.add_argument("--max-image-mp", type=float, default=40.0, help="largest image in megapixels (default: 40)")
-    parser.add_argument("--max-aspect-ratio", type=float, default=16.0,
+    parser.add_argument("--max-image-mp", type=Number(float, above=0, high=10_000), default=40.0, help="largest image in megapixels (default: 40)")
+    parser.add_argument("--max-aspect-ratio", type=Number(float, 1, 10_000), default=16.0,
                         help="longest image side / shortest (default: 16)")
-    parser.add_argument("--max-video-seconds", type=float, default=600.0, help="longest clip (default: 600)")
-    parser.add_argument("--threads", type=int, metavar="N", default=None,
+    parser.add_argument("--max-video-seconds", type=Number(float, above=0, high=10**6), default=600.0, help="longest clip (default: 600)")
+    parser.add_argument("--threads", type=THREADS, metavar="N", default=None,
                         help="CPU threads for the generators (default: the physical cores)")
-    parser.add_argument("--concurrency", type=int, default=1, help="translations at once (default: 1)")
-    parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait (default: 16)")
+    parser.add_argument("--concurrency", type=Number(int, 1, 256), default=1, help="translations at once (default: 1)")
+    parser.add_argument("--queue-size", type=Number(int, 0, 100_000), default=16, help="requests that may wait (default: 16)")
     parser.set_defaults(handler=run_serve)
 
 

@@ -23,7 +23,7 @@ RECIPES_HELP = ("official: the paper's recipe (fp32, batch 1, lr 2e-4); fast (de
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import add_renamed
+    from cycletools.cli.options import BATCH, COUNT, COUNT_OR_ZERO, CROP, RATE, SEED, WEIGHT, WIDTH, WORKERS, Number, add_renamed
 
     parser = commands.add_parser("train", help="train a CycleGAN domain pair on folders of images",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,44 +39,44 @@ def add_parser(commands) -> None:
     run.add_argument("--resume", action="store_true", default=False,
                      help="continue OUT/RUN from its last checkpoint, exactly")
     run.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    run.add_argument("--seed", type=int, help="random seed (default: 0)")
+    run.add_argument("--seed", type=SEED, help="random seed (default: 0)")
 
     schedule = parser.add_argument_group("schedule")
-    schedule.add_argument("--epochs", type=int, metavar="N", help="epochs at the full learning rate (default: 100)")
-    schedule.add_argument("--epochs-decay", type=int, metavar="M", help="epochs of linear decay to 0 (default: 100)")
-    schedule.add_argument("--max-steps", type=int, metavar="N", help="stop (resumably) after N steps in all")
+    schedule.add_argument("--epochs", type=COUNT_OR_ZERO, metavar="N", help="epochs at the full learning rate (default: 100)")
+    schedule.add_argument("--epochs-decay", type=COUNT_OR_ZERO, metavar="M", help="epochs of linear decay to 0 (default: 100)")
+    schedule.add_argument("--max-steps", type=COUNT, metavar="N", help="stop (resumably) after N steps in all")
     schedule.add_argument("--time-budget", metavar="DURATION",
                           help="train for this long, e.g. 90s, 30m, 2h or 1h30m: the run measures its speed over "
                                "its first steps and plans its steps to end inside the budget, with the paper's "
                                "shape (constant learning rate for the first half of the steps, linear decay to "
                                "zero over the second half), then saves and exits 0; --epochs and --epochs-decay "
                                "are ignored, and --resume finishes the same plan with the time that is left")
-    schedule.add_argument("--batch-size", type=int, metavar="B", help="images per domain per step and device")
-    schedule.add_argument("--lr", type=float, help="Adam learning rate (default: 2e-4 * sqrt(batch size))")
-    schedule.add_argument("--beta1", type=float, help="Adam beta1 (default: 0.5)")
-    schedule.add_argument("--save-every", type=int, metavar="STEPS", help="checkpoint interval in steps "
+    schedule.add_argument("--batch-size", type=BATCH, metavar="B", help="images per domain per step and device")
+    schedule.add_argument("--lr", type=RATE, help="Adam learning rate (default: 2e-4 * sqrt(batch size))")
+    schedule.add_argument("--beta1", type=Number(float, 0, below=1), help="Adam beta1 (default: 0.5)")
+    schedule.add_argument("--save-every", type=COUNT, metavar="STEPS", help="checkpoint interval in steps "
                           "(default: 500; 0: only at epoch ends)")
-    schedule.add_argument("--log-every", type=int, metavar="STEPS", help="loss logging interval (default: 50)")
+    schedule.add_argument("--log-every", type=COUNT, metavar="STEPS", help="loss logging interval (default: 50)")
 
     model = parser.add_argument_group("model and losses")
-    model.add_argument("--crop-size", dest="size", type=int, help="training crop size (default: 256)")
-    add_renamed(model, "--size", "--crop-size", dest="size", type=int)
-    model.add_argument("--load-size", type=int, help="resize before cropping (default: size*286/256)")
+    model.add_argument("--crop-size", dest="size", type=CROP, help="training crop size (default: 256)")
+    add_renamed(model, "--size", "--crop-size", dest="size", type=CROP)
+    model.add_argument("--load-size", type=CROP, help="resize before cropping (default: size*286/256)")
     model.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
-    model.add_argument("--ngf", type=int, help="generator width (default: 64)")
-    model.add_argument("--blocks", type=int, help="generator residual blocks, 6 or 9 (default: 9)")
-    model.add_argument("--ndf", type=int, help="discriminator width (default: 64)")
-    model.add_argument("--d-layers", type=int, help="PatchGAN layers; 3 gives 70x70 patches (default: 3)")
-    model.add_argument("--lambda-cycle", type=float, help="cycle-consistency weight (default: 10)")
-    model.add_argument("--lambda-identity", type=float, help="identity weight, relative to the cycle weight "
+    model.add_argument("--ngf", type=WIDTH, help="generator width (default: 64)")
+    model.add_argument("--blocks", type=Number(int, 1, 64), help="generator residual blocks, 6 or 9 (default: 9)")
+    model.add_argument("--ndf", type=WIDTH, help="discriminator width (default: 64)")
+    model.add_argument("--d-layers", type=Number(int, 1, 8), help="PatchGAN layers; 3 gives 70x70 patches (default: 3)")
+    model.add_argument("--lambda-cycle", type=WEIGHT, help="cycle-consistency weight (default: 10)")
+    model.add_argument("--lambda-identity", type=WEIGHT, help="identity weight, relative to the cycle weight "
                        "(default: 0.5; 0 turns it off)")
-    model.add_argument("--pool-size", type=int, help="fakes kept for the discriminators (default: 50)")
+    model.add_argument("--pool-size", type=Number(int, 0, 100_000), help="fakes kept for the discriminators (default: 50)")
 
     speed = parser.add_argument_group("speed")
     speed.add_argument("--amp", choices=("none", "bf16"), help="mixed precision (fast recipe: bf16)")
     speed.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory format")
     speed.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the networks")
-    speed.add_argument("--workers", type=int, help="data loader processes (default: 0 on CPU, up to 8 with CUDA)")
+    speed.add_argument("--workers", type=WORKERS, help="data loader processes (default: 0 on CPU, up to 8 with CUDA)")
     parser.set_defaults(handler=run_train)
 
 

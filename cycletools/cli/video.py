@@ -25,23 +25,23 @@ and scaled back, as for images. Decoding, translation and encoding run overlappe
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import add_generator_options, add_renamed
+    from cycletools.cli.options import BATCH, LENGTH, PIXELS, SECONDS, Number, add_generator_options, add_renamed
 
     parser = commands.add_parser("video", help="translate a video file frame by frame", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="IN", help="video file (anything FFmpeg reads)")
     add_generator_options(parser)
     parser.add_argument("-o", "--output", metavar="OUT", help="output video (default: IN_<plugin>.mp4 beside IN)")
-    parser.add_argument("--frame-size", dest="frame_size", type=int, metavar="S",
+    parser.add_argument("--frame-size", dest="frame_size", type=PIXELS, metavar="S",
                         help="resize the video so the shorter side of its frames is S pixels (what is written; "
                              "--working-size is what the generator sees)")
-    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=int)
-    parser.add_argument("--scale", type=float, metavar="F", help="resize frames by F (e.g. 0.5)")
-    parser.add_argument("--batch-size", type=int, default=4, metavar="B", help="frames per model call (default: 4)")
-    parser.add_argument("--start", type=float, metavar="T", help="start at T seconds")
-    parser.add_argument("--duration", type=float, metavar="T", help="translate T seconds")
+    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=PIXELS)
+    parser.add_argument("--scale", type=Number(float, above=0, high=64), metavar="F", help="resize frames by F (e.g. 0.5)")
+    parser.add_argument("--batch-size", type=BATCH, default=4, metavar="B", help="frames per model call (default: 4)")
+    parser.add_argument("--start", type=SECONDS, metavar="T", help="start at T seconds")
+    parser.add_argument("--duration", type=LENGTH, metavar="T", help="translate T seconds")
     parser.add_argument("--side-by-side", action="store_true", help="write input and translation side by side")
-    parser.add_argument("--stabilize", nargs="?", type=float, const=0.6, default=None, metavar="STRENGTH",
+    parser.add_argument("--stabilize", nargs="?", type=Number(float, 0, below=1), const=0.6, default=None, metavar="STRENGTH",
                         help="reduce flicker: blend each frame with the previous output carried along the "
                              "input's optical flow where the flow is reliable (strength 0-1, default 0.6)")
     parser.set_defaults(handler=run_video)
@@ -49,16 +49,9 @@ def add_parser(commands) -> None:
 
 def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
-    from cycletools.errors import UsageError
     from cycletools.pipelines.video import check_video_job, default_output, translate_video
     from cycletools.utils.speed import speed_text
 
-    if args.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
-    if (args.start is not None and args.start < 0) or (args.duration is not None and args.duration <= 0):
-        raise UsageError("--start must be >= 0 and --duration > 0")
-    if args.frame_size is not None and args.frame_size < 2:
-        raise UsageError("--frame-size must be at least 2 pixels")
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
     target = Path(args.output) if args.output else default_output(source, label)

@@ -13,20 +13,20 @@ recording, or on machines without a display)."""
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import add_generator_options, add_renamed
+    from cycletools.cli.options import COUNT, PIXELS, add_generator_options, add_renamed
 
     parser = commands.add_parser("webcam", help="translate a live camera stream", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_generator_options(parser)
     parser.add_argument("--camera", default="0", metavar="0|PATH|URL", help="device index, video file or URL")
     parser.add_argument("--record", metavar="OUT.mp4", help="also record the translated stream")
-    parser.add_argument("--frame-size", dest="frame_size", type=int, metavar="S",
+    parser.add_argument("--frame-size", dest="frame_size", type=PIXELS, metavar="S",
                         help="resize camera frames so the shorter side is S pixels (what is shown and recorded; "
                              "--working-size is what the generator sees)")
-    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=int)
+    add_renamed(parser, "--size", "--frame-size", dest="frame_size", type=PIXELS)
     parser.add_argument("--side-by-side", action="store_true", help="start with camera and translation side by side")
     parser.add_argument("--no-window", action="store_true", help="no preview window")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--max-frames", type=COUNT, metavar="N", help="stop after N frames")
     parser.set_defaults(handler=run_webcam)
 
 

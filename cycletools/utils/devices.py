@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, UsageError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -88,10 +88,10 @@ def physical_cores() -> int:
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` CPU threads for PyTorch (default: the physical cores); returns the number set."""
     if threads is not None and threads < 1:
-        raise CycletoolsError(f"--threads must be at least 1, not {threads}")
+        raise UsageError(f"--threads must be at least 1, not {threads}")
     logical = os.cpu_count() or 1
     if threads is not None and threads > logical:
-        raise CycletoolsError(f"--threads {threads} is more than this computer's {logical} logical CPUs")
+        raise UsageError(f"--threads {threads} is more than this computer's {logical} logical CPUs")
     count = threads or physical_cores()
     torch.set_num_threads(count)
     return count

@@ -15,19 +15,23 @@ def shorter_side_to(width: int, height: int, target: int) -> tuple[int, int]:
     return scaled(width, height, target / min(width, height))
 
 
+LARGEST = 2**31  # a side beyond any frame: sizes are capped here before the checks refuse them
+
+
 def scaled(width: int, height: int, factor: float) -> tuple[int, int]:
-    """``(width, height)`` times ``factor`` (finite, positive), rounded, at least 1 pixel."""
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    """``(width, height)`` times ``factor`` (finite, positive), rounded, at least 1 pixel (and capped far
+    above any limit, so that a huge factor gives a size the checks refuse, not an overflow)."""
+    return (max(1, round(min(width * factor, LARGEST))), max(1, round(min(height * factor, LARGEST))))
 
 
 def check_frame_size(width: int, height: int, option: str) -> tuple[int, int]:
     """A video frame size asked for by ``option`` (e.g. ``--frame-size 33``): at least 2 pixels a side, at most 8K."""
-    from cycletools.errors import CycletoolsError
+    from cycletools.errors import UsageError
 
     if min(width, height) < 2:
-        raise CycletoolsError(f"{option} gives {width}x{height} frames; frames need at least 2 pixels a side")
+        raise UsageError(f"{option} gives {width}x{height} frames; frames need at least 2 pixels a side")
     if max(width, height) > MAX_FRAME_SIDE or width * height > MAX_FRAME_PIXELS:
-        raise CycletoolsError(f"{option} gives {width}x{height} frames; resized frames may have at most "
+        raise UsageError(f"{option} gives {width}x{height} frames; resized frames may have at most "
                               f"{MAX_FRAME_SIDE} pixels a side and {MAX_FRAME_PIXELS / 1e6:.1f} megapixels (8K)")
     return width, height
 
