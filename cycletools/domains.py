@@ -80,10 +80,18 @@ class DomainSpec:
 
 
 def summarize_architecture(config: Mapping[str, Any]) -> str:
+    """``resnet ngf=64 blocks=9``; another architecture's name and settings, ``wide depth=1 width=6``
+    (RGB in and out, ``input_nc``/``output_nc`` 3, go without saying)."""
     arch = dict(config)
     if arch.get("arch") == "resnet":
         return f"resnet ngf={arch.get('ngf', 64)} blocks={arch.get('n_blocks', 9)}"
-    return str(arch.get("arch", "?"))
+    settings = [f"{key}={_setting_text(value)}" for key, value in sorted(arch.items(), key=lambda item: str(item[0]))
+                if key != "arch" and not (key in ("input_nc", "output_nc") and value == 3)]
+    return " ".join([str(arch.get("arch", "?")), *settings])
+
+
+def _setting_text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
@@ -91,7 +99,7 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
 
     ``architectures``: the known architecture names (``None`` leaves the architecture unchecked).
     """
-    from cycletools.training.config import FIELD_NAMES
+    from cycletools.training.config import setting_problems
 
     if not isinstance(spec, DomainSpec):
         raise CycletoolsError(f"registered {type(spec).__name__} instead of a DomainSpec")
@@ -110,9 +118,10 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
         problems.append(f"unknown architecture {arch.get('arch')!r} (known: {', '.join(sorted(architectures))})")
     if spec.run_direction not in ("a2b", "b2a"):
         problems.append("run_direction must be a2b or b2a")
-    unknown = sorted(set(spec.train_defaults) - FIELD_NAMES) if isinstance(spec.train_defaults, Mapping) else ["?"]
-    if unknown:
-        problems.append(f"unknown training settings in train_defaults: {', '.join(unknown)}")
+    if isinstance(spec.train_defaults, Mapping):
+        problems += setting_problems(dict(spec.train_defaults), "training settings in train_defaults")
+    else:
+        problems.append("train_defaults must be a mapping of training settings")
     for source in spec.sources:
         if not isinstance(source, WeightsSource) or not source.url.startswith(("http://", "https://", "file://")):
             problems.append(f"weights source {source!r} needs an http(s) or file URL")

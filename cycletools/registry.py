@@ -7,12 +7,14 @@ and CLI commands.
 
 A plugin is all or nothing. Its hooks register into a staging area first; every value they hand
 over is checked (a hook that raises, returns something instead of calling ``register``, registers
-an invalid spec, a non-callable, a name that is taken, a command without a handler...). A plugin
-with any problem keeps none of its registrations: it is reported (a warning, and a line in
-``cycletools plugins``) and skipped, while the others keep working.
+an invalid spec, a non-callable, a name that is taken, a domain whose architecture or reverse is
+registered nowhere, a command without a handler...). A plugin with any problem keeps none of its
+registrations and holds none of its names: each of its problems is reported (a warning, and a line
+in ``cycletools plugins``) and it is skipped, while the others keep working.
 
 ``CYCLETOOLS_PLUGINS`` limits third-party loading: unset loads all, ``a,b`` loads only the entry
-points named a and b, an empty value loads none (built-ins always load).
+points named a and b (a name no installed plugin has is warned about), an empty value loads none
+(built-ins always load).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from cycletools.errors import CycletoolsError, first_line
 ENTRY_POINT_GROUP = "cycletools"
 BUILTIN_DISTRIBUTION = "cycletools"
 PLUGINS_ENV = "CYCLETOOLS_PLUGINS"
+CORE = "cycletools"  # the owner of the core architectures and commands
+CORE_COMMANDS = frozenset({"train", "translate", "video", "webcam", "serve", "eval", "export", "distill", "plugins",
+                           "weights"})
 HOOKS = ("register_architectures", "register_domains", "register_weights_adapters", "register_commands")
 
 
@@ -92,6 +97,7 @@ class Registry:
         self.architecture_plugins: dict[str, PluginInfo] = {}
         self.adapters: dict[str, Callable] = {}
         self.adapter_plugins: dict[str, PluginInfo] = {}
+        self.skipped_domains: dict[str, PluginInfo] = {}  # what rejected plugins tried to register
         self._collected: set[str] = set()
 
     # ----------------------------------------------------------------- loading
@@ -101,6 +107,7 @@ class Registry:
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         allowed = _allowed_third_party()
         ordered = sorted(entry_points, key=lambda ep: (not _is_builtin(ep), ep.name))
+        _warn_unmatched(allowed or set(), ordered)
         for ep in ordered:
             builtin = _is_builtin(ep)
             if not builtin and allowed is not None and ep.name not in allowed:
@@ -140,22 +147,54 @@ class Registry:
         pending = [info for name, info in self.plugins.items() if name not in self._collected]
         self._collected.update(info.name for info in pending)
         staged = {info.name: self._stage(info) for info in pending}
+        problems = self._settle(pending, staged)
         for info in pending:
-            if staged[info.name].problems:
-                self._reject(info, staged[info.name].problems)
-        # Accept plugin by plugin (built-ins first); a later plugin that reuses a name taken by an
-        # accepted one is rejected, and so are domains whose architecture is nowhere to be found.
+            if problems[info.name]:
+                self._reject(info, problems[info.name], [spec.name for spec in staged[info.name].domains])
+            else:
+                self._accept(info, staged[info.name])
+
+    def _settle(self, pending: list[PluginInfo], staged: dict[str, Staged]) -> dict[str, list[str]]:
+        """Every problem of every pending plugin; a plugin without any is accepted.
+
+        A domain's architecture and reverse must be registered by an accepted plugin (or its own); a
+        plugin that fails that is left out, and the names are shared out again without it, until
+        nothing changes.
+        """
+        left_out: dict[str, list[str]] = {}  # left out for a missing architecture or reverse, and why
         while True:
-            accepted = [info for info in pending if not info.rejected]
-            known_architectures = {*CORE_ARCHITECTURES, *self.architectures,
-                                   *(name for info in accepted for name in staged[info.name].architectures)}
-            clashes = self._clashes(accepted, staged, known_architectures)
-            if not clashes:
-                break
-            for name, problems in clashes.items():
-                self._reject(self.plugins[name], problems)
-        for info in accepted:
-            self._accept(info, staged[info.name])
+            accepted, problems = self._share_names(pending, staged, left_out)
+            architectures = {*CORE_ARCHITECTURES, *self.architectures,
+                             *(name for info in accepted for name in staged[info.name].architectures)}
+            domains = {*self.domains, *(spec.name for info in accepted for spec in staged[info.name].domains)}
+            missing = {info.name: _missing(staged[info.name], architectures, domains) for info in pending}
+            newly = {info.name: missing[info.name] for info in accepted if missing[info.name]}
+            if not newly:
+                return {name: [*found, *(missing[name] or left_out.get(name, []))] for name, found in problems.items()}
+            left_out.update(newly)
+
+    def _share_names(self, pending: list[PluginInfo], staged: dict[str, Staged],
+                     left_out: dict[str, list[str]]) -> tuple[list[PluginInfo], dict[str, list[str]]]:
+        """In load order, a plugin keeps its names unless cycletools or an accepted plugin has one of them;
+        a plugin with a problem holds none. Returns the plugins accepted so far and each one's problems."""
+        owners, accepted, problems = self._owners(), [], {}
+        for info in pending:
+            problems[info.name] = [*staged[info.name].problems, *_taken(staged[info.name], owners)]
+            if not problems[info.name] and info.name not in left_out:
+                accepted.append(info)
+                owners.update({key: info.name for key in _names(staged[info.name])})
+        return accepted, problems
+
+    def _owners(self) -> dict[tuple[str, str], str]:
+        """Who has each name already: cycletools itself, or an accepted plugin."""
+        owners = {("architecture", name): CORE for name in CORE_ARCHITECTURES}
+        owners.update({("command", name): CORE for name in core_commands()})
+        for kind, table in (("domain", self.domain_plugins), ("architecture", self.architecture_plugins),
+                            ("weights adapter", self.adapter_plugins)):
+            owners.update({(kind, name): info.name for name, info in table.items()})
+        owners.update({("command", name): info.name for info in self.plugins.values() if not info.rejected
+                       for name in info.commands})
+        return owners
 
     def _stage(self, info: PluginInfo) -> Staged:
         staged = Staged()
@@ -222,32 +261,6 @@ class Registry:
                                        f"its callback (call {next(iter(kwargs))}(...) for each item; the hook "
                                        "returns nothing)")
 
-    def _clashes(self, accepted: list[PluginInfo], staged: dict[str, Staged],
-                 known_architectures: set[str]) -> dict[str, list[str]]:
-        """Problems that only show beside other plugins: taken names, unknown architectures."""
-        owners: dict[tuple[str, str], str] = {}
-        for kind, table in (("domain", self.domain_plugins), ("architecture", self.architecture_plugins),
-                            ("weights adapter", self.adapter_plugins)):
-            owners.update({(kind, name): info.name for name, info in table.items()})
-        owners.update({("architecture", name): "cycletools" for name in CORE_ARCHITECTURES})
-        clashes: dict[str, list[str]] = {}
-        for info in accepted:
-            mine = staged[info.name]
-            problems = []
-            for kind, names in (("architecture", mine.architectures), ("weights adapter", mine.adapters),
-                                ("domain", [spec.name for spec in mine.domains]), ("command", mine.commands)):
-                for name in names:
-                    owner = owners.setdefault((kind, name), info.name)
-                    if owner != info.name:
-                        problems.append(f"{kind} {name!r} is already registered by plugin {owner!r}")
-            for spec in mine.domains:
-                if spec.architecture["arch"] not in known_architectures:
-                    problems.append(f"invalid domain {spec.name!r}: unknown architecture {spec.architecture['arch']!r} "
-                                    f"(known: {', '.join(sorted(known_architectures))})")
-            if problems:
-                clashes[info.name] = problems
-        return clashes
-
     def _accept(self, info: PluginInfo, staged: Staged) -> None:
         for name, factory in staged.architectures.items():
             self.architectures[name], self.architecture_plugins[name] = factory, info
@@ -258,12 +271,14 @@ class Registry:
         info.architectures, info.adapters = list(staged.architectures), list(staged.adapters)
         info.domains, info.commands = [spec.name for spec in staged.domains], list(staged.commands)
 
-    def _reject(self, info: PluginInfo, problems: list[str]) -> None:
-        """Drop everything ``info`` registered and report why (each problem once)."""
+    def _reject(self, info: PluginInfo, problems: list[str], domains: Iterable[str] = ()) -> None:
+        """Drop everything ``info`` registered and report why (each problem once, all together)."""
         for table, owners in ((self.domains, self.domain_plugins), (self.architectures, self.architecture_plugins),
                               (self.adapters, self.adapter_plugins)):
             for name in [name for name, owner in owners.items() if owner is info]:
                 del table[name], owners[name]
+        self.skipped_domains.update({name: info for name in [*domains, *info.domains]
+                                     if name not in self.domains})
         info.domains, info.architectures, info.adapters, info.commands = [], [], [], []
         info.rejected = True
         for problem in dict.fromkeys(problems):
@@ -291,13 +306,69 @@ class Registry:
 
     # ----------------------------------------------------------------- lookup
     def domain(self, name: str) -> DomainSpec:
-        """The domain called ``name``, or an error that suggests the closest names."""
+        """The domain called ``name``, or an error that says why there is none or suggests the closest names."""
         try:
             return self.domains[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self.domains, n=3)
-            hint = f"; did you mean {' or '.join(close)}?" if close else "; 'cycletools plugins' lists them"
-            raise CycletoolsError(f"no domain plugin called {name!r}{hint}") from None
+            raise CycletoolsError(f"no domain plugin called {name!r}{self._missing_domain_hint(name)}") from None
+
+    def _missing_domain_hint(self, name: str) -> str:
+        plugin, skipped = self.plugins.get(name), self.skipped_domains.get(name)
+        if plugin is not None and plugin.domains:
+            return f": {name!r} is a plugin; its domains are {', '.join(plugin.domains)}"
+        if plugin is not None and plugin.rejected:
+            return f": {name!r} is a plugin, and it was skipped ({self._skipped_because(plugin)})"
+        if plugin is not None:
+            return f": {name!r} is a plugin that registers no domain"
+        if skipped is not None:
+            return f": its plugin {skipped.name!r} was skipped ({self._skipped_because(skipped)})"
+        close = difflib.get_close_matches(name, self.domains, n=3)
+        return f"; did you mean {' or '.join(close)}?" if close else "; 'cycletools plugins' lists them"
+
+    def _skipped_because(self, info: PluginInfo) -> str:
+        errors = [problem.error for problem in self.problems if problem.plugin is info]
+        more = f"; {len(errors) - 1} more in 'cycletools plugins'" if len(errors) > 1 else ""
+        return f"{errors[0]}{more}" if errors else "see 'cycletools plugins'"
+
+
+def _names(staged: Staged) -> list[tuple[str, str]]:
+    """Every name a plugin's hooks registered, as ``(kind, name)``."""
+    return [*(("architecture", name) for name in staged.architectures),
+            *(("weights adapter", name) for name in staged.adapters),
+            *(("domain", spec.name) for spec in staged.domains),
+            *(("command", name) for name in staged.commands)]
+
+
+def _taken(staged: Staged, owners: dict[tuple[str, str], str]) -> list[str]:
+    """The names of ``staged`` that cycletools or another accepted plugin already has."""
+    problems = []
+    for kind, name in _names(staged):
+        owner = owners.get((kind, name))
+        if owner == CORE:
+            problems.append(f"{kind} {name!r} is already a cycletools {kind}")
+        elif owner is not None:
+            problems.append(f"{kind} {name!r} is already registered by plugin {owner!r}")
+    return problems
+
+
+def _missing(staged: Staged, architectures: set[str], domains: set[str]) -> list[str]:
+    """Domains whose architecture or reverse domain is registered nowhere (the plugin's own count)."""
+    architectures = architectures | set(staged.architectures)
+    domains = domains | {spec.name for spec in staged.domains}
+    problems = []
+    for spec in staged.domains:
+        if spec.architecture["arch"] not in architectures:
+            problems.append(f"invalid domain {spec.name!r}: unknown architecture {spec.architecture['arch']!r} "
+                            f"(known: {', '.join(sorted(architectures))})")
+        if spec.reverse is not None and spec.reverse not in domains:
+            problems.append(f"invalid domain {spec.name!r}: reverse {spec.reverse!r} names no registered domain "
+                            "(register it too, or leave reverse out)")
+    return problems
+
+
+def core_commands() -> frozenset[str]:
+    """The names of cycletools' own commands, which no plugin may take (the CLI's; a test keeps them in step)."""
+    return CORE_COMMANDS
 
 
 def _whole_message(exc: BaseException) -> str:
@@ -309,6 +380,16 @@ def _whole_message(exc: BaseException) -> str:
 def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
     dist = getattr(ep, "dist", None)
     return dist is not None and dist.name == BUILTIN_DISTRIBUTION
+
+
+def _warn_unmatched(allowed: set[str], entry_points: list[importlib.metadata.EntryPoint]) -> None:
+    """Warn about each name in CYCLETOOLS_PLUGINS that no installed plugin has."""
+    installed = sorted({ep.name for ep in entry_points if not _is_builtin(ep)})
+    for name in sorted(allowed - {ep.name for ep in entry_points}):
+        close = difflib.get_close_matches(name, installed, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        warnings.warn(f"{PLUGINS_ENV} names {name!r}, which no installed plugin is called "
+                      f"(installed: {', '.join(installed) or 'none'}){hint}", stacklevel=3)
 
 
 def _allowed_third_party() -> set[str] | None:

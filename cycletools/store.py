@@ -24,6 +24,7 @@ from cycletools.domains import DomainSpec, WeightsSource
 from cycletools.errors import CycletoolsError
 from cycletools.utils.atomic import atomic_path, atomic_write_text
 from cycletools.utils.files import file_sha256
+from cycletools.utils.safetensors_header import CONFIG_KEY, read_header_metadata
 
 if TYPE_CHECKING:
     from cycletools.registry import Registry
@@ -122,10 +123,8 @@ def file_architecture(path: Path) -> dict[str, Any] | None:
     """The generator config in a safetensors file's header (``None`` for other files, or none)."""
     if path.suffix != ".safetensors":
         return None
-    from cycletools.weights import CONFIG_KEY, read_metadata
-
     try:
-        config = json.loads(read_metadata(path).get(CONFIG_KEY, "null"))
+        config = json.loads(read_header_metadata(path).get(CONFIG_KEY, "null"))
     except (CycletoolsError, json.JSONDecodeError):
         return None
     return config if isinstance(config, dict) else None
@@ -276,7 +275,7 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
                    registry: "Registry | None" = None, variant: str = "full") -> Path:
     """Convert a generator file or a training run into the cache, as this domain's local weights."""
     from cycletools.runs import run_weights_path
-    from cycletools.weights import CONFIG_KEY, load_generator, read_metadata, save_generator
+    from cycletools.weights import load_generator, read_metadata, save_generator
 
     source = Path(source)
     if source.is_dir():

@@ -20,12 +20,12 @@ from torch import nn
 
 from cycletools.errors import CycletoolsError, first_line
 from cycletools.models import ResnetGenerator
+from cycletools.utils.safetensors_header import CONFIG_KEY, read_header_metadata
 from cycletools.utils.atomic import atomic_path
 
 if TYPE_CHECKING:
     from cycletools.registry import Registry
 
-CONFIG_KEY = "cycletools.generator"
 STALE_NORM_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
@@ -76,15 +76,7 @@ def _unreadable_reason(exc: Exception) -> str:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata in a safetensors header ({} for other files)."""
-    if Path(path).suffix != ".safetensors":
-        return {}
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except Exception as exc:
-        raise CycletoolsError(f"{path}: not a readable safetensors file ({exc})") from None
+    return read_header_metadata(path) if Path(path).suffix == ".safetensors" else {}
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
@@ -118,19 +110,24 @@ def _state_dict_from_object(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 def infer_config(state_dict: dict[str, torch.Tensor], path: str | os.PathLike = "weights") -> dict[str, Any]:
     """Infer the ResNet generator's config from an official-layout state_dict.
 
-    A file in another layout gets the missing and unexpected tensors against the official
-    9-block layout, so its author can see what differs.
+    A file in another layout gets the missing and unexpected tensors against the official layout
+    (with as many blocks as it names, else 9), so its author can see what differs.
     """
     try:
         return ResnetGenerator.infer_config(state_dict)
     except KeyError as exc:
         reason = exc.args[0]
-    expected = ResnetGenerator(n_blocks=9).state_dict()
+    blocks = sorted(int(key.split(".")[1]) for key in state_dict
+                    if key.startswith("model.") and ".conv_block." in key and key.split(".")[1].isdigit())
+    n_blocks = blocks[-1] - 9 if blocks and 1 <= blocks[-1] - 9 <= 64 else 9
+    expected = ResnetGenerator(ngf=4, n_blocks=n_blocks).state_dict()
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
     differences = "; ".join(f"{label}: {_shown(items)}" for label, items in
                             (("missing", missing), ("unexpected", unexpected)) if items)
-    raise CycletoolsError(f"{path}: not a CycleGAN ResNet generator ({reason}; against the official 9-block "
+    # Without a block named as in the official layout, the reason would count 0 blocks: leave it out.
+    reason = f"{reason}; " if blocks else ""
+    raise CycletoolsError(f"{path}: not a CycleGAN ResNet generator ({reason}against the official {n_blocks}-block "
                           f"layout: {differences or 'the same tensor names'})")
 
 
@@ -171,11 +168,23 @@ def load_generator(path: str | os.PathLike, registry: "Registry | None" = None) 
     try:
         config = infer_config(state_dict, path)
     except CycletoolsError as not_official:
-        adapted = _adapt(state_dict, registry, path)
+        if registry is None:
+            raise
+        adapted, failed = _adapt(state_dict, registry, path)
         if adapted is None:
-            raise not_official from None
+            raise CycletoolsError(_unrecognised(path, registry, failed, not_official)) from None
         return adapted
     return _build_and_load(config, state_dict, path, registry), config
+
+
+def _unrecognised(path: str | os.PathLike, registry: "Registry", failed: list[str],
+                  not_official: CycletoolsError) -> str:
+    """Why a file loads neither way: no adapter took it (said first), and how it differs from the official layout."""
+    tried = f"tried: {', '.join(registry.adapters)}" if registry.adapters else "none is installed"
+    if failed:
+        tried += f"; {', '.join(failed)} failed, as warned above"
+    layout = str(not_official).removeprefix(f"{path}: ")
+    return f"{path}: no weights adapter recognises this file ({tried}), and it is {layout}"
 
 
 def _build_and_load(config: dict[str, Any], state_dict: dict[str, torch.Tensor], path: str | os.PathLike,
@@ -190,15 +199,18 @@ def _build_and_load(config: dict[str, Any], state_dict: dict[str, torch.Tensor],
     return generator.eval()
 
 
-def _adapt(state_dict: dict[str, torch.Tensor], registry: "Registry | None",
-           path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]] | None:
-    """The first adapter's result that builds and loads, as ``(model, config)``; ``None`` if none claims the file."""
-    for name, adapter in (registry.adapters.items() if registry is not None else ()):
+def _adapt(state_dict: dict[str, torch.Tensor], registry: "Registry",
+           path: str | os.PathLike) -> tuple[tuple[nn.Module, dict[str, Any]] | None, list[str]]:
+    """The first adapter's result that builds and loads, as ``(model, config)``, or ``None`` if none claims
+    the file; and the adapters that failed on it (each is warned about)."""
+    failed = []
+    for name, adapter in registry.adapters.items():
         owner = f"weights adapter {name!r} (plugin {registry.adapter_plugins[name].name!r})"
         try:
             result = adapter(dict(state_dict))
         except Exception as exc:
             warnings.warn(f"{owner} failed on {path}: {first_line(exc, with_type=True)}", stacklevel=3)
+            failed.append(name)
             continue
         if result is None:
             continue
@@ -207,13 +219,15 @@ def _adapt(state_dict: dict[str, torch.Tensor], registry: "Registry | None",
                 and all(isinstance(v, torch.Tensor) for v in result[0].values())):
             warnings.warn(f"{owner} returned {type(result).__name__} for {path}; expected None or "
                           "(state_dict of tensors, config with an 'arch')", stacklevel=3)
+            failed.append(name)
             continue
         adapted, config = dict(result[0]), dict(result[1])
         try:
-            return _build_and_load(config, adapted, path, registry), config
+            return (_build_and_load(config, adapted, path, registry), config), failed
         except CycletoolsError as exc:
             warnings.warn(f"{owner} claimed {path}, but its result does not load: {exc}", stacklevel=3)
-    return None
+            failed.append(name)
+    return None, failed
 
 
 def save_generator(generator: nn.Module, path: str | os.PathLike, config: dict[str, Any] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -17,6 +18,22 @@ def install_fake_distribution(site: Path, dist: str, version: str, entry_points:
     for module, source in modules.items():
         (site / f"{module}.py").write_text(textwrap.dedent(source))
     return site
+
+
+def activate(site: Path, home: Path, monkeypatch):
+    """Put ``site`` on sys.path with every third-party plugin allowed, around a fresh registry."""
+    from cycletools.registry import reset_registry
+
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(home))
+    monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
+    reset_registry()
+    yield site
+    reset_registry()
+
+
+def cli_env(site: Path, home: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(site), "CYCLETOOLS_HOME": str(home), **extra}
 
 
 GOOD_PLUGIN = '''

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from cycletools.cli.main import main
 from cycletools.domains import DomainSpec, WeightsSource, validate_spec
 from cycletools.errors import CycletoolsError
 from cycletools.registry import Registry, reset_registry
-from plugin_fixtures import BROKEN_PLUGINS, GOOD_PLUGIN, install_fake_distribution
+from plugin_fixtures import BROKEN_PLUGINS, GOOD_PLUGIN, activate, cli_env, install_fake_distribution
 
 BUILTIN_DOMAINS = {"summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
                    "apple2orange", "orange2apple", "monet2photo", "style_monet", "style_cezanne",
@@ -33,20 +32,6 @@ def plugin_site(tmp_path: Path, monkeypatch) -> Path:
     install_fake_distribution(site, "cycletools-broken", "0.1", {name: f"broken_{name}" for name in BROKEN_PLUGINS},
                               {f"broken_{name}": source for name, source in BROKEN_PLUGINS.items()})
     yield from activate(site, tmp_path / "home", monkeypatch)
-
-
-def activate(site: Path, home: Path, monkeypatch):
-    """Put ``site`` on sys.path with every third-party plugin allowed, around a fresh registry."""
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("CYCLETOOLS_HOME", str(home))
-    monkeypatch.delenv("CYCLETOOLS_PLUGINS", raising=False)
-    reset_registry()
-    yield site
-    reset_registry()
-
-
-def cli_env(site: Path, home: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site), "CYCLETOOLS_HOME": str(home), **extra}
 
 
 def install_example(name: str, tmp_path: Path) -> Path:
@@ -139,7 +124,7 @@ def test_plugins_json_and_table(plugin_site: Path, tmp_path: Path):
                             text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    by_name = {row["name"]: row for row in rows if row["error"] is None}
+    by_name = {row["name"]: row for row in rows if row["kind"] == "domain"}
     assert set(by_name) == BUILTIN_DOMAINS | {"cats2dogs"}
     for row in rows:
         assert {"name", "family", "plugin", "weights"} <= set(row)
@@ -418,7 +403,7 @@ def test_a_command_that_takes_a_core_name_rejects_its_plugin(semantics_site: Pat
     rows = json.loads(capsys.readouterr().out)
     errors = {row["plugin"]: row["error"] for row in rows if row["error"]}
     assert "command 'translate' is already a cycletools command" in errors["takes_a_command"]
-    assert "taker2taker" not in {row["name"] for row in rows if row["error"] is None}
+    assert "taker2taker" not in {row["name"] for row in rows if row["kind"] == "domain"}
 
 
 def test_a_broken_adapter_never_keeps_a_good_one_from_being_tried(semantics_site: Path, tmp_path: Path):

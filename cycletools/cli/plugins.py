@@ -11,63 +11,88 @@ def add_parser(commands) -> None:
         "plugins", help="list the registered domain pairs and their weights status",
         description="List every registered domain pair: name, family, what it does, the plugin and "
                     "distribution that registered it, the generator architecture and the weights status "
-                    "(bundled / cached / downloadable / missing). Plugins that failed to load are listed "
-                    "with their error. CYCLETOOLS_PLUGINS=a,b limits third-party plugins to those "
-                    "entry points (empty: none).")
+                    "(bundled / cached / downloadable / missing); then the plugins that register no domain "
+                    "(only architectures, weights adapters or commands), and those that failed to load, "
+                    "with every problem each has. CYCLETOOLS_PLUGINS=a,b limits third-party plugins to "
+                    "those entry points (empty: none).")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.set_defaults(handler=run_plugins)
 
 
 def plugin_rows() -> list[dict]:
-    """One object per domain, then one per plugin problem (``error`` set, ``family`` null)."""
-    from cycletools import store
+    """One object per domain (``kind`` "domain"), one per plugin that registers no domain (``kind``
+    "plugin": its architectures, weights adapters and commands), then one per plugin problem (``kind``
+    "problem", ``error`` set), a plugin's problems next to each other."""
     from cycletools.registry import get_registry
 
     registry = get_registry()
-    rows = []
-    for name, spec in registry.domains.items():
-        info = registry.domain_plugins[name]
-        weights = store.status(spec)
-        rows.append({
-            "name": name, "family": spec.family, "family_title": spec.family_title, "title": spec.title,
-            "description": spec.description, "source": spec.source, "target": spec.target,
-            "reverse": spec.reverse, "plugin": info.name, "distribution": info.distribution,
-            "version": info.version, "builtin": info.builtin, "architecture": dict(spec.architecture),
-            "weights_architecture": store.weights_architecture(spec),
-            "architecture_text": store.architecture_text(spec),
-            "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
-            "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
-            "status": store.status_text(spec),
-            "inference_size": spec.inference_size,
-            "train_defaults": dict(spec.train_defaults), "error": None,
-        })
-    for problem in registry.problems:
-        info = problem.plugin
-        rows.append({"name": info.name, "family": None, "title": None, "plugin": info.name,
-                     "distribution": info.distribution, "version": info.version, "builtin": info.builtin,
-                     "weights": None, "error": problem.error})
+    rows = [domain_row(name, spec, registry.domain_plugins[name]) for name, spec in registry.domains.items()]
+    rows += [{**plugin_fields(info), "name": info.name, "kind": "plugin", "family": None, "title": None,
+              "weights": None, "architectures": info.architectures, "adapters": info.adapters,
+              "commands": info.commands, "error": None}
+             for info in registry.plugins.values() if not info.rejected and not info.domains]
+    order = list(dict.fromkeys(problem.plugin.name for problem in registry.problems))
+    for problem in sorted(registry.problems, key=lambda problem: order.index(problem.plugin.name)):
+        rows.append({**plugin_fields(problem.plugin), "name": problem.plugin.name, "kind": "problem", "family": None,
+                     "title": None, "weights": None, "error": problem.error})
     return rows
 
 
+def plugin_fields(info) -> dict:
+    return {"plugin": info.name, "distribution": info.distribution, "version": info.version, "builtin": info.builtin}
+
+
+def domain_row(name: str, spec, info) -> dict:
+    from cycletools import store
+
+    weights = store.status(spec)
+    return {
+        "name": name, "kind": "domain", "family": spec.family, "family_title": spec.family_title,
+        "title": spec.title, "description": spec.description, "source": spec.source, "target": spec.target,
+        "reverse": spec.reverse, **plugin_fields(info), "architecture": dict(spec.architecture),
+        "weights_architecture": store.weights_architecture(spec),
+        "architecture_text": store.architecture_text(spec),
+        "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
+        "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
+        "status": store.status_text(spec),
+        "inference_size": spec.inference_size,
+        "train_defaults": dict(spec.train_defaults), "error": None,
+    }
+
+
 def format_table(rows: list[dict]) -> str:
-    domains = [r for r in rows if r["error"] is None]
+    domains = [r for r in rows if r["kind"] == "domain"]
     header = ("NAME", "FAMILY", "WHAT IT DOES", "PLUGIN", "ARCHITECTURE", "WEIGHTS")
     lines = []
     for row in sorted(domains, key=lambda r: (r["family"], r["name"])):
-        arch_text = row["architecture_text"]
-        dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "-"
-        lines.append((row["name"], row["family_title"], row["title"], f"{row['plugin']} ({dist})", arch_text,
-                      row["status"]))
+        lines.append((row["name"], row["family_title"], row["title"], f"{row['plugin']} ({distribution(row)})",
+                      row["architecture_text"], row["status"]))
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
     text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
             for line in [header, *lines]]
-    problems = [r for r in rows if r["error"] is not None]
+    if not domains:
+        text.append("(no domains registered)")
+    others = [r for r in rows if r["kind"] == "plugin"]
+    if others:
+        text += ["", "Plugins without domains:"]
+        text += [f"  {r['plugin']} ({distribution(r)}): {contributions(r)}" for r in others]
+    problems = [r for r in rows if r["kind"] == "problem"]
     if problems:
         text += ["", "Plugins with problems (skipped):"]
         text += [f"  {r['plugin']} ({r['distribution'] or 'no distribution'}): {r['error']}" for r in problems]
-    if not domains:
-        text.append("(no domains registered)")
     return "\n".join(text)
+
+
+def distribution(row: dict) -> str:
+    return f"{row['distribution']} {row['version']}" if row["distribution"] else "-"
+
+
+def contributions(row: dict) -> str:
+    """``architectures wide; weights adapters netg`` for a plugin that registers no domain."""
+    parts = [f"{label} {', '.join(row[key])}" for key, label in
+             (("architectures", "architectures"), ("adapters", "weights adapters"), ("commands", "commands"))
+             if row[key]]
+    return "; ".join(parts) or "registers nothing"
 
 
 def run_plugins(args: argparse.Namespace) -> int:

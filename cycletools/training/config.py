@@ -117,6 +117,36 @@ class TrainConfig:
 
 
 FIELD_NAMES = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
+# Options whose name differs from their setting's: ``--crop-size`` sets ``size``. Each name works
+# everywhere a setting is named: config files, a domain's train_defaults, resolve_config.
+SETTING_ALIASES = {"crop_size": "size"}
+ACCEPTED_NAMES = ", ".join(sorted(FIELD_NAMES | set(SETTING_ALIASES)))
+
+
+def setting_name(key: Any) -> str:
+    """The setting a name stands for: dashes read as underscores, an option's name as its setting's."""
+    name = str(key).replace("-", "_")
+    return SETTING_ALIASES.get(name, name)
+
+
+def setting_problems(values: dict[str, Any], what: str = "settings", accepted: str = "accepted") -> list[str]:
+    """What is wrong with the names of ``values``: unknown ones (listed with the accepted names), or one
+    setting named twice."""
+    problems = []
+    unknown = sorted(str(key) for key in values if setting_name(key) not in FIELD_NAMES)
+    if unknown:
+        problems.append(f"unknown {what}: {', '.join(unknown)} ({accepted}: {ACCEPTED_NAMES})")
+    names: dict[str, list[str]] = {}
+    for key in values:
+        names.setdefault(setting_name(key), []).append(str(key).replace("-", "_"))
+    problems += [f"{' and '.join(sorted(keys))} are the same setting; give one" for keys in names.values()
+                 if len(keys) > 1]
+    return problems
+
+
+def by_setting(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` keyed by the settings their names stand for (``crop-size`` → ``size``)."""
+    return {setting_name(key): value for key, value in values.items()}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -146,11 +176,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise CycletoolsError(f"{path}: not a valid config file ({exc})") from None
     if not isinstance(values, dict):
         raise CycletoolsError(f"{path}: expected a table of settings at the top level")
-    values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    unknown = sorted(set(values) - FIELD_NAMES)
-    if unknown:
-        raise CycletoolsError(f"{path}: unknown settings: {', '.join(unknown)}")
-    return values
+    problems = setting_problems(values, accepted="accepted, with - or _")
+    if problems:
+        raise CycletoolsError(f"{path}: {'; '.join(problems)}")
+    return by_setting(values)
 
 
 def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
@@ -158,14 +187,16 @@ def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None,
     """Combine defaults, a recipe preset, a config file and explicit flags into a TrainConfig.
 
     ``flags`` holds only the options the user actually gave. ``base`` (e.g. a plugin's
-    training defaults) sits between the recipe preset and the config file.
+    training defaults) sits between the recipe preset and the config file. Settings may be named
+    by their options' names too (``crop_size`` for ``size``).
     """
     from_file = read_config_file(config_file) if config_file else {}
-    recipe = flags.get("recipe") or from_file.get("recipe") or (base or {}).get("recipe") \
+    flags, base = by_setting(flags), by_setting(base or {})
+    recipe = flags.get("recipe") or from_file.get("recipe") or base.get("recipe") \
         or ("fast" if cuda_available else "official")
     if recipe not in RECIPES:
         raise CycletoolsError(f"unknown recipe {recipe!r}; choose {' or '.join(RECIPES)}")
-    chosen = {**(base or {}), **from_file, **flags}
+    chosen = {**base, **from_file, **flags}
     values: dict[str, Any] = {**RECIPE_PRESETS[recipe], **chosen, "recipe": recipe}
     if values.get("amp") == "bf16" and not _runs_on_gpu(values.get("device"), cuda_available):
         _cpu_bf16(values, asked="amp" in chosen)
