@@ -7,6 +7,7 @@ packets to copy into the output.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -55,7 +56,7 @@ def probe(path: str | Path) -> VideoInfo:
             stream = container.streams.video[0]
             if not stream.codec_context.width or not stream.codec_context.height:
                 raise CycletoolsError(f"{path}: not a readable video (its video stream has no picture size)")
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            rate = _frame_rate(stream)
             if not rate:
                 raise CycletoolsError(f"{path}: the video stream has no frame rate")
             duration = None
@@ -84,8 +85,10 @@ class DecodedFrame:
 class FrameReader:
     """Decodes a video's frames as RGB arrays, in order, from ``start`` for ``duration`` seconds.
 
-    A packet that fails to decode in the middle of the stream is replaced by a repeat of
-    the last good frame (so the frame count and timing hold) and counted in ``corrupt``.
+    A frame whose packet fails to decode in the middle of the stream is replaced by a repeat of
+    the last good frame, at the time its packet gives it (so the frame count and timing hold),
+    and counted in ``corrupt``. A frame without any timestamp (a raw stream) goes one frame
+    (at the stream's frame rate) after the one before it.
     """
 
     def __init__(self, path: str | Path, start: float | None = None, duration: float | None = None):
@@ -105,16 +108,41 @@ class FrameReader:
             stream.thread_type = "AUTO"
             time_base = stream.time_base
             first_pts = stream.start_time or 0
+            tick = 1 / float(_frame_rate(stream) or 25)  # 25: FFmpeg's own guess for a stream that names none
             end = None if self.duration is None else self.start + self.duration
             if self.start > 0:
                 container.seek(int((self.start) / time_base) + first_pts, stream=stream, backward=True)
-            last, index, missing = None, 0, []  # missing: times of packets that failed to decode
+            last, index = None, 0  # last: the last good frame handed out
+            clock = None            # the time of the last frame decoded or handed out
+            # The pts of the packets read whose frames have not come out yet, sorted. A decoder hands
+            # frames out in presentation order, some packets after their own (and reports a damaged
+            # packet some packets later, decoding in threads, so the error names the wrong packet):
+            # a frame is known lost when a later one comes out before it.
+            waiting: list[int] = []
+            failures = 0  # packets that failed to decode, not yet matched with the frames lost
 
             def emit(time: float, image: np.ndarray, repeated: bool = False) -> DecodedFrame:
-                nonlocal index
+                nonlocal index, clock
                 frame = DecodedFrame(index, time, image, repeated)
                 index += 1
+                clock = time
                 return frame
+
+            def in_window(time: float) -> bool:
+                return time >= self.start - 1e-6 and (end is None or time < end - 1e-6)
+
+            def lost_before(pts: int | None) -> Iterator[DecodedFrame]:
+                """Repeats of the last good frame for the frames lost before ``pts`` (None: all that are left)."""
+                nonlocal failures
+                while waiting and (pts is None or waiting[0] < pts):
+                    lost = waiting.pop(0)
+                    if not failures:  # nothing failed: a packet that has no frame of its own (packed B-frames)
+                        continue
+                    failures -= 1
+                    time = float((lost - first_pts) * time_base)
+                    if last is not None and in_window(time) and time > clock + 1e-6:
+                        self.corrupt += 1
+                        yield emit(time, last.image, repeated=True)
 
             demux = container.demux(stream)
             while True:
@@ -125,32 +153,41 @@ class FrameReader:
                 except av.FFmpegError:
                     self.corrupt += 1  # a damaged container: keep what decoded so far
                     break
+                if packet.size and packet.pts is not None:
+                    bisect.insort(waiting, packet.pts)
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
                     if packet.size and packet.pts is not None:
-                        self.corrupt += 1
-                        missing.append(float((packet.pts - first_pts) * time_base))
+                        failures += 1
                     continue
                 for frame in frames:
                     pts = frame.pts if frame.pts is not None else frame.dts
-                    time = float((pts - first_pts) * time_base) if pts is not None else (
-                        last.time if last else 0.0)
-                    # Frames lost before this one (decoders may hand frames out late) come first.
-                    while missing and missing[0] < time:
-                        lost = missing.pop(0)
-                        if last is not None and lost >= self.start - 1e-6 and (end is None or lost < end - 1e-6):
-                            yield emit(lost, last.image, repeated=True)
+                    if pts is None:
+                        time = 0.0 if clock is None else clock + tick
+                    else:
+                        # Frames lost before this one come first, each at its own packet's time.
+                        yield from lost_before(pts)
+                        if waiting and waiting[0] == pts:
+                            waiting.pop(0)
+                        time = float((pts - first_pts) * time_base)
+                    if clock is not None and time < clock - 1e-6:
+                        continue  # out of order after damage: a repeat already stands in for it
                     if time < self.start - 1e-6:
+                        clock = time
                         continue
                     if end is not None and time >= end - 1e-6:
                         return
                     last = emit(time, frame.to_ndarray(format="rgb24"))
                     self.decoded += 1
                     yield last
-            for lost in missing:  # lost at the very end: repeat the last good frame
-                if last is not None and lost >= self.start - 1e-6 and (end is None or lost < end - 1e-6):
-                    yield emit(lost, last.image, repeated=True)
+            yield from lost_before(None)  # lost at the very end: repeat the last good frame
+
+
+def _frame_rate(stream) -> Fraction | None:
+    """A video stream's frame rate: the average of its timestamps, else what FFmpeg guesses from the codec."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return Fraction(rate) if rate else None
 
 
 def _fraction_gcd(a: Fraction, b: Fraction) -> Fraction:
@@ -248,7 +285,9 @@ class _AudioCopier:
     """Moves the first audio stream of a source file into the output: copied, or re-encoded.
 
     Times are seconds from the start of the source's video stream, as the frames' are, so the
-    audio keeps its place beside the video. Damaged packets (a file cut off mid-packet) are left out.
+    audio keeps its place beside the video. Damaged packets (a file cut off mid-packet, bytes
+    overwritten) are left out: copied, the packets after them keep their times; re-encoded, what
+    they held becomes silence of the same length.
     """
 
     COPYABLE = {False: {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"}, True: {"opus", "vorbis"}}
@@ -276,6 +315,7 @@ class _AudioCopier:
             self.output.layout = layout if layout in ("mono", "stereo") else "stereo"
             self.resampler = av.AudioResampler(format=self.output.format.name, layout=self.output.layout.name,
                                                rate=rate)
+            self.rate, self.written = rate, 0  # samples handed to the encoder: the next one's time
             self.mode = f"re-encoded ({name} → {codec.removeprefix('lib')})"
 
     def finish(self, start: float, end: float | None) -> None:
@@ -286,7 +326,7 @@ class _AudioCopier:
             return
         try:
             if self.copy:
-                self._copy(end)
+                self._copy(av, end)
             else:
                 self._reencode(av, start, end)
         finally:
@@ -295,17 +335,23 @@ class _AudioCopier:
     def _time(self, pts: int) -> float:
         return float(pts * self.input.time_base) - self.video_start
 
-    def _copy(self, end: float | None) -> None:
+    def _copy(self, av, end: float | None) -> None:
         shift = round(self.video_start / self.input.time_base)
         for packet in self.source.demux(self.input):
             if packet.dts is None or packet.is_corrupt:
                 continue
             if end is not None and packet.pts is not None and self._time(packet.pts) >= end - 1e-6:
                 break
+            try:  # damage inside the file is not flagged by the demuxer: the decoder finds it
+                packet.decode()
+            except av.FFmpegError:
+                continue
             packet.pts = None if packet.pts is None else packet.pts - shift
             packet.dts -= shift
             packet.stream = self.output
             self.mux(packet)
+
+    GAP = 0.002  # audio missing for longer than this (damaged packets left out) becomes silence, in its place
 
     def _reencode(self, av, start: float, end: float | None) -> None:
         if start:
@@ -318,11 +364,23 @@ class _AudioCopier:
                 frame = _clip_samples(av, frame, time, start, end)
                 if frame is None:
                     continue
+                self._silence_until(av, max(time, start) - start)
             frame.pts = None
             self._encode(self.resampler.resample(frame))
         self._encode(self.resampler.resample(None))
         for packet in self.output.encode(None):
             self.mux(packet)
+
+    def _silence_until(self, av, time: float) -> None:
+        """Fill the output with silence up to ``time`` (s) when the source's audio starts later or has a hole."""
+        missing = round(time * self.rate) - self.written
+        if missing <= self.GAP * self.rate:
+            return
+        silence = av.AudioFrame(format=self.output.format.name, layout=self.output.layout.name, samples=missing)
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        silence.sample_rate = self.rate
+        self._encode([silence])
 
     def _decoded(self, av):
         """The source's audio frames, leaving out packets that are damaged or fail to decode."""
@@ -335,7 +393,12 @@ class _AudioCopier:
                 continue
 
     def _encode(self, frames) -> None:
+        # Stamped by the samples before them: the encoder then stamps its first packet before 0 by its
+        # priming (AAC 1024 samples, Opus 312), which the muxer records (MP4's edit list, Matroska's codec
+        # delay) so that players skip it. Unstamped, the priming would be heard first and the audio be late.
         for frame in frames:
+            frame.pts, frame.time_base = self.written, Fraction(1, self.rate)
+            self.written += frame.samples
             for packet in self.output.encode(frame):
                 self.mux(packet)
 
