@@ -90,9 +90,11 @@ class DecodeBudget:
         self.check_size(width, height)
         self.decoded += width * height
         self.frames += 1
-        if (frame.time > self.seconds or self.decoded > self.pixels
-                or self.frames > self.seconds * MAX_BUDGET_FPS):
+        if frame.time > self.seconds or self.frames > self.seconds * MAX_BUDGET_FPS:
             raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit")
+        if self.decoded > self.pixels:
+            raise CycletoolsError(f"the clip runs past the {self.seconds:g} s limit: its frames hold more pixels "
+                                  f"than {self.seconds:g} s at its declared size and frame rate")
 
 
 class JobCancelled(CycletoolsError):
@@ -451,7 +453,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             translator = translator_for(domain)
             target = job_folder() / f"{Path(path).stem[:100]}_{domain}.mp4"
             result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
-                                     side_by_side=side_by_side, on_frame=watch)
+                                     side_by_side=side_by_side, on_frame=watch,
+                                     max_frame_pixels=limits.max_image_pixels)
         summary = (f"{result.frames} frames, {result.width}×{result.height} at {info.fps} fps, "
                    f"{result.frames_per_second:.1f} frames/s" + (f", audio {result.audio}" if result.audio else ""))
         return str(result.output), summary

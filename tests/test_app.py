@@ -506,6 +506,37 @@ def raw_h264(path: Path, parts: list[tuple[int, int, int]]) -> Path:
     return path
 
 
+def grey_png(width: int, height: int) -> bytes:
+    """A black 8-bit grey PNG of any size, compressed row by row (12000×12000 is about 140 KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer, row = zlib.compressobj(9), b"\0" * (width + 1)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def png_stream_clip(path: Path, sizes: list[tuple[int, int]]) -> Path:
+    """A MOV whose PNG stream declares 64×64 in its header while each frame is the size given."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "gray"
+        for index, (width, height) in enumerate(sizes):
+            packet = av.Packet(grey_png(width, height))
+            packet.pts = packet.dts = index
+            packet.stream, packet.time_base = stream, Fraction(1, 25)
+            container.mux(packet)
+    return path
+
+
 def test_video_frames_obey_the_image_limits(roomy_server, tmp_path: Path):
     """Frames over the megapixel or aspect-ratio limits are refused from the stream's header, before
     decoding (two 8192×8192 frames took the server from 1.1 to 8 GB); a stream that shrinks its frames
@@ -531,10 +562,24 @@ def test_video_frames_obey_the_image_limits(roomy_server, tmp_path: Path):
                        api_name="/translate_video")
     assert "runs past the 2 s limit" in message and one_sentence(message), message
     assert time.time() - started < 60
-    growing = raw_h264(tmp_path / "growing.h264", [(2, 64, 48), (1, 8192, 8192)])  # the header says 64×48
+    # The header says 64×48; the H.264 decoder, bound to the app's limit, refuses the 8192×8192 frame as
+    # undecodable (and its threads lose the two frames before it): refused, nothing allocated for it.
+    growing = raw_h264(tmp_path / "growing.h264", [(2, 64, 48), (1, 8192, 8192)])
+    before = peak_memory(roomy_server.pid)
     message = error_of(client, handle_file(str(growing)), "horse2zebra", "forward", False, False,
                        api_name="/translate_video")
-    assert "8192×8192" in message and one_sentence(message), message
+    assert ("no frames could be decoded" in message or "8192×8192" in message) and one_sentence(message), message
+    assert peak_memory(roomy_server.pid) - before < 100 * 1024 * 1024
+    # Frames far larger than their header says are refused by the decoder before it allocates them
+    # (three 12000×12000 frames took the server from 1.4 to 2.2 GB, 16-bit ones to 8 GB).
+    bombs = png_stream_clip(tmp_path / "bombs.mov", [(64, 64)] + [(12000, 12000)] * 3)
+    assert bombs.stat().st_size < 2 * 1024 * 1024
+    before = peak_memory(roomy_server.pid)
+    message = error_of(client, handle_file(str(bombs)), "horse2zebra", "forward", False, False,
+                       api_name="/translate_video")
+    assert "frames over the limit of 40 megapixels" in message and one_sentence(message), message
+    grown = peak_memory(roomy_server.pid) - before
+    assert grown < 100 * 1024 * 1024, f"the server's peak memory grew by {grown / 2**20:.0f} MiB"
 
 
 def test_a_stop_during_a_video_job_cancels_it_and_exits_cleanly(tmp_path: Path, app_home):

@@ -8,6 +8,7 @@ packets to copy into the output.
 from __future__ import annotations
 
 import bisect
+import errno
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -91,9 +92,11 @@ class FrameReader:
     (at the stream's frame rate) after the one before it.
     """
 
-    def __init__(self, path: str | Path, start: float | None = None, duration: float | None = None):
+    def __init__(self, path: str | Path, start: float | None = None, duration: float | None = None,
+                 max_pixels: int | None = None):
         self.path = Path(path)
         self.start, self.duration = start or 0.0, duration
+        self.max_pixels = max_pixels  # frames larger than this are refused by the decoder, before it allocates
         self.corrupt = 0
         self.decoded = 0
 
@@ -106,6 +109,8 @@ class FrameReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            if self.max_pixels:  # the header's size proves nothing: each frame may declare another
+                stream.codec_context.options = {"max_pixels": str(self.max_pixels)}
             time_base = stream.time_base
             first_pts = stream.start_time or 0
             tick = 1 / float(_frame_rate(stream) or 25)  # 25: FFmpeg's own guess for a stream that names none
@@ -157,7 +162,10 @@ class FrameReader:
                     bisect.insort(waiting, packet.pts)
                 try:
                     frames = packet.decode()
-                except av.FFmpegError:
+                except av.FFmpegError as exc:
+                    if self.max_pixels and exc.errno == errno.EINVAL:  # what FFmpeg says of a frame over max_pixels
+                        raise CycletoolsError(f"{self.path}: the clip has frames over the limit of "
+                                              f"{self.max_pixels / 1e6:g} megapixels") from None
                     if packet.size and packet.pts is not None:
                         failures += 1
                     continue

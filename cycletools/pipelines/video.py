@@ -89,12 +89,15 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                     size: int | None = None, scale: float | None = None, start: float | None = None,
                     duration: float | None = None, side_by_side: bool = False, progress: bool = True,
                     stabilize: float | None = None,
-                    on_frame: Callable[[DecodedFrame], None] | None = None) -> VideoResult:
+                    on_frame: Callable[[DecodedFrame], None] | None = None,
+                    max_frame_pixels: int | None = None) -> VideoResult:
     """Translate ``source`` into ``target`` keeping frame count, frame rate, size and audio.
 
     ``stabilize`` (a strength in [0, 1)) blends each output with the previous one carried along
     the input's optical flow, which removes most frame-to-frame flicker. ``on_frame`` sees each
     decoded frame (in the decoding thread); an error it raises stops the job with that error.
+    ``max_frame_pixels``: a frame larger than this stops the job before it is decoded (a stream may
+    declare one size in its header and carry far larger frames).
     """
     source, target = Path(source), Path(target)
     info = check_video_job(source, target, size, scale, start)
@@ -113,7 +116,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
         _discard(tmp)
         raise CycletoolsError(f"{target}: cannot create the output ({first_line(exc)})") from None
 
-    reader = FrameReader(source, start, duration)
+    reader = FrameReader(source, start, duration, max_pixels=max_frame_pixels)
     expected = _expected_frames(info, start, duration)
     decoded: queue.Queue = queue.Queue(maxsize=batch_size * 3)
     encoded: queue.Queue = queue.Queue(maxsize=batch_size * 3)
