@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -526,3 +527,28 @@ def test_truncated_mp4_with_its_index_in_front_is_kept_with_a_warning(tmp_path: 
     spans = stream_spans(out)
     assert spans["video"] == pytest.approx((0.0, frames / 24), abs=1e-3)
     assert spans["audio"][1] <= frames / 24 + AUDIO_FRAME + 1e-3
+
+
+def test_inputs_that_are_no_video_say_what_they_are(tmp_path: Path, tiny_generator_file: Path):
+    (tmp_path / "folder.mp4").mkdir()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video")
+    expected = {"folder.mp4": "folder.mp4 is a folder, not a video file",
+                "empty.mp4": "empty.mp4: not a readable video (the file is empty)",
+                "text.mp4": "text.mp4: not a readable video (Invalid data found when processing input)"}
+    for name, message in expected.items():
+        result = run_cli_here("video", str(tmp_path / name), "--weights", str(tiny_generator_file))
+        assert result.returncode == 1 and result.stderr.strip() == f"cycletools: error: {tmp_path}/{message}"
+    both = run_cli_here("video", str(make_clip(tmp_path / "in.mp4", frames=2)), "--weights",
+                        str(tiny_generator_file), "--frame-size", "32", "--scale", "0.5")
+    assert both.returncode == 2 and both.stderr.strip().endswith("give --frame-size or --scale, not both")
+
+
+def test_a_replaced_video_keeps_its_permissions(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "in.mp4", frames=3)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an older translation")
+    out.chmod(0o640)
+    result = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and len(frame_times(out)) == 3

@@ -48,8 +48,12 @@ def probe(path: str | Path) -> VideoInfo:
     """Read a video file's stream information; one clear error if it is not a video."""
     av = _av()
     path = Path(path)
+    if path.is_dir():
+        raise CycletoolsError(f"{path} is a folder, not a video file")
     if not path.is_file():
         raise CycletoolsError(f"video not found: {path}")
+    if path.stat().st_size == 0:
+        raise CycletoolsError(f"{path}: not a readable video (the file is empty)")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -72,7 +76,7 @@ def probe(path: str | Path) -> VideoInfo:
     except CycletoolsError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise CycletoolsError(f"{path}: not a readable video ({first_line(exc)})") from None
+        raise CycletoolsError(f"{path}: not a readable video ({ffmpeg_reason(exc)})") from None
 
 
 @dataclass
@@ -190,6 +194,13 @@ class FrameReader:
                     self.decoded += 1
                     yield last
             yield from lost_before(None)  # lost at the very end: repeat the last good frame
+
+
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's words for an error, without its error number and the path it repeats:
+    ``Invalid data found when processing input``, not ``[Errno 1094995529] Invalid data ...: 'x.mp4'``."""
+    text = getattr(exc, "strerror", None) or first_line(exc)
+    return text.split("[Errno", 1)[0].strip() or first_line(exc)
 
 
 def _frame_rate(stream) -> Fraction | None:

@@ -9,7 +9,6 @@ complete; on Ctrl-C the frames done so far are finalised as ``NAME.partial.EXT``
 from __future__ import annotations
 
 import math
-import os
 import queue
 import threading
 import time
@@ -22,13 +21,13 @@ from tqdm.auto import tqdm
 
 from cycletools.errors import CycletoolsError, UsageError, first_line
 from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWriter, probe
+from cycletools.pipelines.targets import check_video_target
 from cycletools.pipelines.translator import Translator
-from cycletools.utils.atomic import check_writable
+from cycletools.utils.atomic import replace_keeping_mode
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.sizes import check_frame_size, scaled, shorter_side_to
 
 _END = object()  # no more frames: the decoder finished, or the loop was told to stop
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
 
 
 @dataclass
@@ -54,7 +53,7 @@ def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple
 
     Odd sizes stay odd: the H.264 writer pads them itself, WebM keeps them."""
     if size is not None and scale is not None:
-        raise CycletoolsError("give --frame-size or --scale, not both")
+        raise UsageError("give --frame-size or --scale, not both")
     if size is not None:
         return check_frame_size(*shorter_side_to(info.width, info.height, size), f"--frame-size {size}")
     if scale is not None:
@@ -74,11 +73,7 @@ def check_video_job(source: str | Path, target: str | Path, size: int | None = N
     """Everything checkable before a model loads or a frame decodes, each with one clear error; the input's info."""
     source, target = Path(source), Path(target)
     info = probe(source)
-    if target.suffix.lower() not in VIDEO_SUFFIXES:
-        raise CycletoolsError(f"{target}: output must be one of {', '.join(sorted(VIDEO_SUFFIXES))}")
-    if target.resolve() == source.resolve():
-        raise CycletoolsError(f"{target}: refusing to overwrite the input video")
-    check_writable(target)
+    check_video_target(target, source)
     output_size(info, size, scale)
     if start and info.duration is not None and start >= info.duration:
         raise CycletoolsError(f"--start {start:g} s is past the end of {source} ({info.duration:.2f} s long)")
@@ -237,7 +232,7 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
         raise CycletoolsError(f"{target}: could not finish the video ({first_line(exc)})") from None
     final = target.with_name(f"{target.stem}.partial{target.suffix}") if interrupted else target
     try:
-        os.replace(tmp, final)
+        replace_keeping_mode(tmp, final)
     except OSError as exc:  # the finished video is not thrown away
         raise CycletoolsError(f"{final}: could not put the video in place ({first_line(exc)}); "
                               f"it is kept as {tmp}") from None
