@@ -153,8 +153,11 @@ def test_cli_run_ends_inside_its_budget_with_the_lr_at_zero(tmp_path: Path):
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     steps = state["global_step"]
     assert f"finished {steps} steps in " in result.stdout and "20s time budget" in result.stdout
-    assert state["budget"]["total_steps"] == steps and state["budget"]["used"] <= 20 * 1.25
-    assert wall <= 20 * 1.25 + 10  # the budget counts training; interpreter start and imports come on top
+    # Inside the budget, give or take what the run itself measured: on a loaded machine a step can take
+    # far longer than the ones the plan was made from, and the plan can only react after it.
+    slack = 3 * state["budget"]["slowest_step"]
+    assert state["budget"]["total_steps"] == steps and state["budget"]["used"] <= 20 * 1.25 + slack
+    assert wall <= 20 * 1.25 + 10 + slack  # the budget counts training; interpreter start and imports on top
     logged = lrs(run)
     assert logged[-1] == (steps, 0.0)  # the learning rate reaches zero at the last step
     assert logged[0][1] == pytest.approx(2e-4)
@@ -169,14 +172,24 @@ def test_interrupted_budgeted_run_resumes_the_same_plan(tmp_path: Path):
     config = resolve_config({"data": str(data), "name": "run", "out": str(tmp_path), "time_budget": "12s",
                              **TINY})
     trainer = CycleGANTrainer(config, progress=False)
-    timer = threading.Timer(9.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # in the decay phase
+    fixed = threading.Event()
+
+    def stop_once_decaying() -> None:  # a few steps into the decay, however fast this machine is today
+        while not fixed.wait(0.05):
+            budget = trainer.budget
+            if budget.decaying and trainer.global_step >= budget.decay_start + 3:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    watcher = threading.Thread(target=stop_once_decaying, daemon=True)
     started = time.monotonic()
-    timer.start()
+    watcher.start()
     try:
         first = trainer.train()
     finally:
-        timer.cancel()
-    assert not first.finished and trainer.budget.decaying, "the stop came before the plan was fixed"
+        fixed.set()
+        watcher.join()
+    assert not first.finished and trainer.budget.decaying
     planned = trainer.budget.total_steps
     assert first.global_step < planned
     resumed = CycleGANTrainer.resume(tmp_path / "run", progress=False)
@@ -184,8 +197,9 @@ def test_interrupted_budgeted_run_resumes_the_same_plan(tmp_path: Path):
     second = resumed.train()
     # The same plan, finished (shortened only if the resumed run measured itself too slow for it).
     assert second.finished and first.global_step < second.global_step == resumed.budget.total_steps <= planned
-    assert resumed.budget.elapsed() <= 12 * 1.25
-    assert time.monotonic() - started <= 12 * 1.25 + 5
+    slack = 3 * resumed.budget.slowest_step  # what this run measured of itself, as above
+    assert resumed.budget.elapsed() <= 12 * 1.25 + slack
+    assert time.monotonic() - started <= 12 * 1.25 + 5 + slack
     logged = lrs(tmp_path / "run")
     assert logged[-1] == (second.global_step, 0.0)
     assert resumed.opt_G.param_groups[0]["lr"] == 0.0

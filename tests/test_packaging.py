@@ -29,6 +29,22 @@ def tracked_copy(target: Path) -> Path:
     return target
 
 
+def fresh_environment(venv: Path) -> Path:
+    """A new virtual environment that sees this interpreter's installed packages (torch and the rest), as
+    plain paths: inside a venv its site-packages, not the base interpreter's (``--system-site-packages``
+    would give the base's), and without this checkout's editable install (a finder that only .pth
+    processing in a site folder would run). Returns its python."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    Path(site, "outer-packages.pth").write_text("".join(f"{path}\n" for path in ours))
+    return python
+
+
 @pytest.mark.slow
 def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path: Path):
     from cycletools.models import ResnetGenerator, init_weights
@@ -50,8 +66,7 @@ def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path
     assert modules <= names, sorted(modules - names)
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = fresh_environment(venv)
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
                                 str(wheel)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr
@@ -68,7 +83,9 @@ def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path
                             "print(cycletools_plugins.BUNDLED_DIR)"], capture_output=True, text=True, cwd=elsewhere,
                            env=env, timeout=60).stdout.split()
     assert all(str(venv) in line for line in where), where  # the installed copy, not the checkout
-    rows = json.loads(cycletools("plugins", "--json").stdout)
+    listed = cycletools("plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
     status = {row["name"]: row["weights"] for row in rows if row["kind"] == "domain"}
     assert status["horse2zebra"] == "bundled" and status["zebra2horse"] == "downloadable"
     assert len(status) == 11

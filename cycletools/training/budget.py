@@ -72,6 +72,7 @@ class TimeBudget:
     decay_from: float = 1.0
     warmup_steps: int = 2
     trusted_steps: int = 10
+    slowest_step: float = 0.0  # the longest a step took (seconds, averaged between two plannings): a yardstick
     _clock: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- the schedule
@@ -94,7 +95,8 @@ class TimeBudget:
     def start(self, step: int) -> None:
         """Begin (or resume) timing at ``step`` steps done."""
         now = time.monotonic()
-        self._clock = {"started": now, "step": step, "warm_step": None, "warm_time": None, "reserve": None}
+        self._clock = {"started": now, "step": step, "warm_step": None, "warm_time": None, "reserve": None,
+                       "last_step": step, "last_time": now}
 
     def elapsed(self) -> float:
         """Seconds of the budget spent, earlier sessions of the run included."""
@@ -110,9 +112,12 @@ class TimeBudget:
     def after_step(self, step: int) -> str | None:
         """Update the plan after step ``step``; returns a line worth telling the user, if any."""
         clock = self._clock
+        now = time.monotonic()
+        if step > clock["last_step"]:
+            self.slowest_step = max(self.slowest_step, (now - clock["last_time"]) / (step - clock["last_step"]))
+            clock["last_step"], clock["last_time"] = step, now
         if step - clock["step"] < self.warmup_steps:
             return None
-        now = time.monotonic()
         if clock["warm_step"] is None:
             clock["warm_step"], clock["warm_time"] = step, now
             if self.remaining() > 0:
