@@ -19,6 +19,22 @@ def shared_root() -> Path:
     return Path(os.environ.get("CYCLETOOLS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
+def shared_missing(*names: str) -> str | None:
+    """Why a test that reads ``names`` (paths under the shared folder) cannot run, or None if it can."""
+    root = shared_root()
+    missing = [name for name in names if not (root / name).exists()]
+    if not missing:
+        return None
+    return (f"needs {root / missing[0]}: put the project's shared folder beside the checkout (../shared) "
+            "or set CYCLETOOLS_SHARED to it")
+
+
+def needs_shared(*names: str) -> pytest.MarkDecorator:
+    """Skip a test (with a reason that says how to point it at the data) unless ``names`` exist under the shared folder."""
+    reason = shared_missing(*names)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``cycletools ARGS...`` in a fresh interpreter (``env`` adds variables); returns the process."""

@@ -249,12 +249,12 @@ def test_an_inherited_medium_student_starts_closer_to_the_reference_than_the_inp
     """On horse2zebra testA at 256², the untranslated horses are 0.164 from the reference generator's
     zebras (L1 on [-1, 1]); a medium student fitted on 24 training horses starts at 0.109 (channels
     ranked by activity after InstanceNorm started at 0.45)."""
-    from conftest import shared_root
+    from conftest import shared_missing, shared_root
 
     root = shared_root()
     reference = root / "reference" / "gan-compression-horse2zebra-G.pth"
-    if not reference.is_file():
-        pytest.skip(f"needs {reference}: set CYCLETOOLS_SHARED to the folder that holds reference/ and datasets/")
+    if shared_missing("reference/gan-compression-horse2zebra-G.pth", "datasets/horse2zebra/testA"):
+        pytest.skip(shared_missing("reference/gan-compression-horse2zebra-G.pth", "datasets/horse2zebra/testA"))
     from cycletools.data.images import list_images
     from cycletools.registry import get_registry
     from cycletools.weights import load_generator

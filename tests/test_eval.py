@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli_here, shared_root
+from conftest import needs_shared, run_cli_here, shared_root
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.evaluation import metrics
 from cycletools.utils.files import file_sha256
@@ -87,8 +87,7 @@ REFERENCE = shared_root() / "reference" / "gan-compression-horse2zebra-G.pth"
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(not (HORSE2ZEBRA.is_dir() and REFERENCE.is_file()),
-                    reason=f"horse2zebra data or the reference generator not found under {shared_root()}")
+@needs_shared("datasets/horse2zebra", "reference/gan-compression-horse2zebra-G.pth")
 def test_reference_generator_reproduces_the_published_protocol_figures(tmp_path: Path):
     untranslated = run_eval("eval", "--fake", str(HORSE2ZEBRA / "testA"), "--real", str(HORSE2ZEBRA / "testB"),
                             "--classify", "340", home=tmp_path)

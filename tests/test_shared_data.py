@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import shared_root
+from conftest import needs_shared, shared_root
 from cycletools.data.unpaired import EpochPlan, UnpairedImages
 from cycletools.pipelines.translator import Translator
 from cycletools.training.config import resolve_config
@@ -17,8 +17,7 @@ from cycletools.training.trainer import CycleGANTrainer
 HORSE2ZEBRA = shared_root() / "datasets" / "horse2zebra"
 pytestmark = [
     pytest.mark.shared,
-    pytest.mark.skipif(not (HORSE2ZEBRA / "trainB").is_dir(),
-                       reason=f"real dataset not found at {HORSE2ZEBRA} (set CYCLETOOLS_SHARED)"),
+    needs_shared("datasets/horse2zebra/trainB"),
 ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import refuse_writes_in, run_cli, run_cli_here, shared_root
+from conftest import needs_shared, refuse_writes_in, run_cli_here, shared_root
 from media_fixtures import frame_times, make_clip, stream_spans, undecodable_audio_packets
 
 pytest.importorskip("av", reason="the media extras are not installed")
@@ -196,7 +196,7 @@ def test_ctrl_c_keeps_a_playable_partial_file(tmp_path: Path, tiny_generator_fil
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(not (MEDIA / "horse-gallop.mp4").is_file(), reason=f"real clips not found in {MEDIA}")
+@needs_shared("media/horse-gallop.mp4")
 @pytest.mark.parametrize("name,frames,fps,size,audio", [
     ("horse-gallop.mp4", 133, Fraction(30), (288, 216), []),
     ("alpine-meadow.mp4", 80, Fraction(30), (854, 480), []),
