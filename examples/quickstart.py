@@ -31,7 +31,7 @@ def main() -> None:
         cycletools("train", "--name", "toy", "--out", str(work / "runs"), "--resume")
     else:
         cycletools("train", "--data", str(data), "--name", "toy", "--out", str(work / "runs"),
-                   "--size", "64", "--load-size", "72", "--ngf", "16", "--ndf", "16", "--blocks", "3",
+                   "--crop-size", "64", "--load-size", "72", "--ngf", "16", "--ndf", "16", "--blocks", "3",
                    "--epochs", "3", "--epochs-decay", "2", "--lr", "5e-4", "--log-every", "8")
     cycletools("translate", str(data / "testA"), "--run", str(run), "--direction", "a2b", "-o", str(work / "out"))
     print(f"sample grids: {run / 'samples'}; translated squares: {work / 'out'}")
