@@ -297,3 +297,38 @@ def test_an_inheriting_student_also_learns_the_blocks_features(tmp_path: Path):
     plain = Distiller(teacher, DistillConfig(data=str(data), name="plain", out=str(tmp_path), student="tiny",
                                              size=32, inherit=False), progress=False)
     assert not plain.inherited and plain.kept_channels is None
+
+
+class CountingTeacher(torch.nn.Module):
+    """A teacher that counts the images it translates."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator, self.images = generator, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.generator(x)
+
+
+def test_whole_images_are_translated_by_the_teacher_once_and_judged_beside_their_input(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=6, size=32)
+    torch.manual_seed(0)
+    teacher = CountingTeacher(init_weights(ResnetGenerator(ngf=8, n_blocks=2)).eval())
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", steps=12, size=32,
+                           batch_size=2, whole_images=True, gan_target="teacher", lambda_feat=0.0, ndf=8,
+                           snapshot_every=1e-6)
+    distiller = Distiller(teacher, config, progress=False)
+    assert teacher.images == 12  # the 6 training images and their mirror images, once
+    assert distiller.discriminator.model[0].in_channels == 6  # (input, translation) pairs
+    pairs = distiller.pairs
+    assert pairs.inputs.dtype == torch.uint8 and pairs.outputs.dtype == torch.float16
+    assert torch.equal(pairs.inputs[6:], pairs.inputs[:6].flip(3))
+    result = distiller.run()
+    assert result.steps == 12 and teacher.images == 13  # never again while training (one blank image counts MACs)
+    snapshots = sorted((tmp_path / "run" / "snapshots").glob("student-*min.safetensors"))
+    assert snapshots and "cycletools.cpu_seconds" in read_metadata(snapshots[-1])
+    with pytest.raises(CycletoolsError, match="--whole-images .* does not go with --finish-size"):
+        DistillConfig(data="d", name="n", whole_images=True, finish_size=64, finish_steps=2).validate()
+    with pytest.raises(CycletoolsError, match="--gan-target must be one of real, teacher"):
+        DistillConfig(data="d", name="n", gan_target="zebras").validate()

@@ -11,12 +11,15 @@ DATA/trainB keeps its outputs realistic (LSGAN), as in GAN Compression. Students
 MACs at 256², ~22× fewer than ResNet-9), medium (1.6 G) or tiny (0.6 G MACs).
 
 When the teacher is itself a wider sub-mobile ResNet (e.g. a GAN Compression generator), the
-student starts from the teacher's most active channels and also learns every block's output
-from them (--lambda-feat); --no-inherit starts from random weights instead.
+student starts from the teacher's weights: each cut keeps the channels whose loss the next layer
+minds least, and every cut layer is refitted by least squares on a few real images; the student
+also learns every block's output from the teacher's kept channels (--lambda-feat; it needs the
+teacher at every step). --no-inherit starts from random weights instead.
 
 A CycleGAN generator's output depends on the whole image (InstanceNorm), so train on images of
-the size you translate at (e.g. --crop-size 256 --load-size 256); --lambda-gan 0 leaves the
-discriminator out (a step costs about 2.5× less). The student is saved to RUN/student.safetensors
+the size you translate at: --whole-images --crop-size 256 (the teacher translates them once;
+with --lambda-feat 0 it is not needed again); --lambda-gan 0 leaves the discriminator out (a step
+costs about 2.5× less). The student is saved to RUN/student.safetensors
 every --save-every steps and when the run stops (Ctrl-C stops after the current step);
 RUN/distill.csv logs the losses. Register it as the domain's fast variant with
   cycletools weights import RUN/student.safetensors --plugin NAME --variant fast"""
@@ -38,6 +41,17 @@ def add_parser(commands) -> None:
                         help="distil for this long instead of --steps (e.g. 10m, 2h): the steps are planned from "
                              "the measured speed, constant learning rate for the first half, then linear decay to "
                              "zero at the last step")
+    parser.add_argument("--whole-images", action="store_true",
+                        help="train on whole images at --crop-size (and their mirror images), which the teacher "
+                             "translates once, at the start, instead of at every step (kept in memory: about 1.2 GB "
+                             "for 2,000 images at 256²); the way to distil a student for whole-image translation")
+    parser.add_argument("--gan-target", choices=("real", "teacher"), default="real",
+                        help="what the discriminator learns as real: real: DATA/trainB's images (default); teacher: "
+                             "the teacher's translations, judged beside their input (a pix2pix discriminator), "
+                             "which sharpens what L1 alone blurs")
+    parser.add_argument("--snapshot-every", metavar="DURATION",
+                        help="also keep the student every DURATION of training (e.g. 15m) as "
+                             "RUN/snapshots/student-MMMMmin.safetensors, to score it against the time spent")
     parser.add_argument("--workers", type=WORKERS, metavar="N",
                         help="data loader processes (default: up to 8 on a GPU, 0 on the CPU)")
     parser.add_argument("--batch-size", type=BATCH, default=1)
@@ -59,7 +73,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
     parser.add_argument("--no-inherit", dest="inherit", action="store_false",
                         help="start from random weights even when the teacher is a wider sub-mobile ResNet "
-                             "(by default the student inherits its most active channels)")
+                             "(by default the student inherits the teacher's weights, refitted)")
     parser.add_argument("--save-every", type=COUNT, default=1000, metavar="N", help="save the student every N steps")
     parser.add_argument("--name", help="run name (default: NAME-student)")
     parser.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
@@ -71,6 +85,7 @@ def run_distill(args: argparse.Namespace) -> int:
     from cycletools.training.budget import parse_duration
 
     budget = parse_duration(args.time_budget) if args.time_budget else None  # refused before torch loads
+    snapshots = parse_duration(args.snapshot_every) if args.snapshot_every else None
 
     from cycletools.resolver import get_generator
     from cycletools.training.distill import DistillConfig, Distiller
@@ -82,11 +97,11 @@ def run_distill(args: argparse.Namespace) -> int:
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
                            lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
                            save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device,
-                           time_budget=budget,
-                           workers=args.workers)
+                           time_budget=budget, workers=args.workers, whole_images=args.whole_images,
+                           gan_target=args.gan_target, snapshot_every=snapshots)
     distiller = Distiller(teacher.module, config, teacher_source=str(teacher.source))
     if distiller.inherited:
-        print(f"the student starts from the teacher's most active channels ({teacher.source})", file=sys.stderr)
+        print(f"the student starts from the teacher's channels, refitted ({teacher.source})", file=sys.stderr)
     result = distiller.run()
     planned = "the planned" if config.time_budget else f"{config.steps}"
     stopped = "" if result.completed else f" (interrupted after {result.steps} of {planned} steps; saved)"

@@ -39,6 +39,7 @@ from cycletools.models.inherit import can_inherit, inherit_student
 from cycletools.models.mobile import MobileResnetBlock, MobileResnetGenerator
 from cycletools.training.budget import TimeBudget
 from cycletools.training.losses import l1_loss, lsgan_loss
+from cycletools.training.teacher_pairs import TeacherPairs, to_unit
 from cycletools.utils.atomic import atomic_write_text
 from cycletools.utils.devices import resolve_device
 from cycletools.utils.interrupts import StopRequest
@@ -53,6 +54,8 @@ STUDENTS: dict[str, dict[str, Any]] = {
     "tiny": {"stem": 8, "down": [16, 64], "mids": [32] * 9, "up": [16, 8]},
 }
 LOG_COLUMNS = ("step", "crop", "lr", "rec", "loss_D", "steps_per_s")
+CALIBRATION_IMAGES = 24  # real images the inheritance's least-squares fits are made on
+GAN_TARGETS = ("real", "teacher")  # what the discriminator takes as real: domain B's images, or the teacher's outputs
 
 
 @dataclass
@@ -81,6 +84,9 @@ class DistillConfig:
     inherit: bool = True
     time_budget: float | None = None
     workers: int | None = None
+    whole_images: bool = False
+    gan_target: str = "real"
+    snapshot_every: float | None = None
     student_config: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "DistillConfig":
@@ -103,6 +109,13 @@ class DistillConfig:
             raise CycletoolsError("--finish-size/--finish-steps count steps; they do not go with --time-budget")
         if self.workers and self.finish_steps:
             raise CycletoolsError("--finish-size changes the crop during the run; it needs --workers 0")
+        if self.gan_target not in GAN_TARGETS:
+            raise CycletoolsError(f"--gan-target must be one of {', '.join(GAN_TARGETS)}, not {self.gan_target!r}")
+        if self.whole_images and (self.finish_steps or self.load_size or self.workers):
+            raise CycletoolsError("--whole-images trains on whole images at --crop-size, translated by the teacher "
+                                  "once: it does not go with --finish-size, --load-size or --workers")
+        if self.snapshot_every is not None and self.snapshot_every <= 0:
+            raise CycletoolsError("--snapshot-every must be a positive duration")
         return self
 
     @property
@@ -143,14 +156,17 @@ class Distiller:
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
         student_config = config.student_config or STUDENTS[config.student]
         self.dataset = UnpairedImages(config.data, "train", config.image_size, config.size)
+        self.pairs = TeacherPairs(self.dataset, self.teacher, config.size, self.device, progress=progress) \
+            if config.whole_images else None
         self.inherited = False
         self.kept_channels: torch.Tensor | None = None
         if config.init:
             self.student = MobileResnetGenerator(**student_config)
             self._start_from(config.init)
         elif config.inherit and can_inherit(teacher, student_config):
-            calibration = torch.stack([self.dataset[(i, 0, config.seed + i)]["A"]
-                                       for i in range(min(16, len(self.dataset.files_a)))])
+            count = min(CALIBRATION_IMAGES, len(self.dataset.files_a))
+            calibration = to_unit(self.pairs.inputs[:count]) if self.pairs is not None else \
+                torch.stack([self.dataset[(i, 0, config.seed + i)]["A"] for i in range(count)])
             self.student, self.kept_channels = inherit_student(self.teacher, student_config,
                                                                calibration.to(self.device))
             self.inherited = True
@@ -166,7 +182,11 @@ class Distiller:
                     if isinstance(block, MobileResnetBlock):
                         self._hooks.append(block.register_forward_hook(
                             lambda module, inputs, output, name=name: self._features[name].append(output)))
-        self.discriminator = init_weights(NLayerDiscriminator(ndf=config.ndf)).to(self.device)
+        # Against the teacher, the discriminator judges (input, translation) pairs, as pix2pix does: the
+        # student's translation of this image against the teacher's.
+        paired = config.gan_target == "teacher"
+        self.discriminator = init_weights(NLayerDiscriminator(input_nc=6 if paired else 3, ndf=config.ndf)
+                                          ).to(self.device)
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.sampler = PlanSampler(config.batch_size)
@@ -190,11 +210,15 @@ class Distiller:
             raise CycletoolsError(f"{path}: not a {self.config.student} student (its widths differ)")
         self.student.load_state_dict(earlier.state_dict())
 
-    def step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, real_A: torch.Tensor, real_B: torch.Tensor,
+             target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step on a batch of domain-A images (``target``: the teacher's outputs, when known already)
+        and domain-B images; the L1 to the teacher and the discriminator's loss."""
         config = self.config
         self._features = {"teacher": [], "student": []}
-        with torch.no_grad():
-            target = self.teacher(real_A)
+        if target is None or self._hooks:  # the block features need the teacher's forward pass
+            with torch.no_grad():
+                target = self.teacher(real_A)
         self.opt_G.zero_grad(set_to_none=True)
         fake = self.student(real_A)
         rec = l1_loss(fake, target)
@@ -207,25 +231,32 @@ class Distiller:
             loss_G.backward()
             self.opt_G.step()
             return rec.detach(), torch.zeros((), device=rec.device)
+        paired = config.gan_target == "teacher"
+
+        def judged(images: torch.Tensor) -> torch.Tensor:
+            return self.discriminator(torch.cat([real_A, images], 1) if paired else images)
+
         self.discriminator.requires_grad_(False)
-        loss_G = loss_G + config.lambda_gan * lsgan_loss(self.discriminator(fake), True)
+        loss_G = loss_G + config.lambda_gan * lsgan_loss(judged(fake), True)
         loss_G.backward()
         self.opt_G.step()
         self.discriminator.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        loss_D = 0.5 * (lsgan_loss(self.discriminator(real_B), True)
-                        + lsgan_loss(self.discriminator(fake.detach()), False))
+        loss_D = 0.5 * (lsgan_loss(judged(target if paired else real_B), True)
+                        + lsgan_loss(judged(fake.detach()), False))
         loss_D.backward()
         self.opt_D.step()
         return rec.detach(), loss_D.detach()
 
-    def save_student(self, steps: int) -> Path:
-        return save_generator(self.student, self.run_dir / "student.safetensors",
+    def save_student(self, steps: int, path: Path | None = None, extra: dict[str, str] | None = None) -> Path:
+        return save_generator(self.student, path or self.run_dir / "student.safetensors",
                               metadata={"cycletools.distilled_from": self.teacher_source,
-                                        "cycletools.steps": str(steps)})
+                                        "cycletools.steps": str(steps), **(extra or {})})
 
     def _batches(self):
         """Training batches without end, a new shuffled epoch plan after each pass."""
+        if self.pairs is not None:
+            yield from self.pairs.batches(self.config.batch_size, self.config.seed)
         epoch = 0
         while True:
             plan = EpochPlan.make(len(self.dataset.files_a), len(self.dataset.files_b), epoch, self.config.seed)
@@ -242,6 +273,10 @@ class Distiller:
         bar = tqdm(total=None if budget else config.steps, unit="step", desc=f"distilling {config.name}",
                    disable=not self.progress)
         started = log_clock = time.perf_counter()
+        cpu_started = time.process_time()  # processor time, whatever else the machine is doing
+        next_snapshot = config.snapshot_every or 0.0  # seconds of training at which the next snapshot is kept
+        if config.snapshot_every:
+            (self.run_dir / "snapshots").mkdir(exist_ok=True)
         if budget is not None:
             budget.start(0)
 
@@ -258,7 +293,8 @@ class Distiller:
                 for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
                     group["lr"] = lr
                 batch = next(batches)
-                rec, loss_D = self.step(batch["A"].to(self.device), batch["B"].to(self.device))
+                target = batch["T"].to(self.device) if "T" in batch else None
+                rec, loss_D = self.step(batch["A"].to(self.device), batch["B"].to(self.device), target)
                 recs.append(rec)
                 losses_D.append(loss_D)
                 done += 1
@@ -276,6 +312,12 @@ class Distiller:
                     log_clock = time.perf_counter()
                 if done % config.save_every == 0:
                     self.save_student(done)
+                seconds_in = time.perf_counter() - started
+                if config.snapshot_every and seconds_in >= next_snapshot:
+                    self.save_student(done, self.run_dir / "snapshots" / f"student-{seconds_in / 60:06.1f}min.safetensors",
+                                      {"cycletools.training_seconds": f"{seconds_in:.0f}",
+                                       "cycletools.cpu_seconds": f"{time.process_time() - cpu_started:.0f}"})
+                    next_snapshot += config.snapshot_every
         bar.close()
         for hook in self._hooks:
             hook.remove()
