@@ -32,18 +32,31 @@ def test_no_numeric_option_takes_a_bare_int_or_float():
     assert bare == []  # each says its range; a bare float takes nan and inf
 
 
-@pytest.mark.parametrize("command, option", [(c, o) for c, o, _ in numeric_options()])
-def test_every_numeric_option_refuses_what_is_not_a_number_in_range(command: str, option: str):
-    action = next(a for c, o, a in numeric_options() if (c, o) == (command, option))
-    for value in BAD + ["0", "-1"]:
-        result = run_cli_here(command, f"{option}={value}")
-        in_range = value in ("0", "-1") and _accepts(action.type, value)
-        if in_range:
-            continue  # a value the option takes: the command goes on to other checks
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2, (option, value, result.stderr)
-        assert len(lines) == 1 and lines[0].startswith(f"cycletools {command}: error: argument {option}"), lines
-        assert repr(value) in lines[0] and "Traceback" not in result.stderr
+def test_every_numeric_option_refuses_what_is_not_a_number_in_range():
+    """Each value through the CLI's own parser (as ``cycletools COMMAND --option=value`` parses it)."""
+    import contextlib
+    import io
+
+    parser = build_parser()
+    for command, option, action in numeric_options():
+        for value in BAD + ["0", "-1"]:
+            if value in ("0", "-1") and _accepts(action.type, value):
+                continue  # a value the option takes: the command goes on to other checks
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stopped:
+                parser.parse_args([command, f"{option}={value}"])
+            lines = err.getvalue().strip().splitlines()
+            assert stopped.value.code == 2, (command, option, value, lines)
+            assert len(lines) == 1 and lines[0].startswith(f"cycletools {command}: error: argument {option}"), lines
+            assert repr(value) in lines[0] and "Traceback" not in lines[0]
+
+
+def test_a_numeric_usage_error_through_the_command_line_is_one_line():
+    result = run_cli_here("train", "--lr", "nan")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "cycletools train: error: argument --lr: takes a number greater than 0 and at most 10, not 'nan' "
+        "(see 'cycletools train --help')"]
 
 
 def _accepts(number: Number, value: str) -> bool:
