@@ -86,3 +86,37 @@ def test_video_usage_errors_exit_2_in_one_line(tmp_path, tiny_generator_file, ar
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
     assert not list(tmp_path.glob("in_*"))
+
+
+@pytest.mark.parametrize("value", ["2.5", "0", "NaN", "-1", "200", "1e9mb", ""])
+def test_serve_refuses_an_upload_limit_it_cannot_read(value: str, capsys):
+    """Parsed only (a value taken would start a server): Gradio's own reading of it ended in a traceback."""
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["serve", "--max-upload", value])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1
+    assert "argument --max-upload: takes a size such as 200mb" in lines[0]
+    assert build_parser().parse_args(["serve", "--max-upload", " 5 GB"]).max_upload == "5gb"
+
+
+def test_training_crops_too_small_for_the_discriminator_are_refused(tmp_path):
+    from cycletools.data.toy import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", count=2, size=32)
+    result = run_cli_here("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--crop-size", "16",
+                          "--load-size", "20", "--max-steps", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "size (--crop-size) must be a multiple of 4, at least 24 for a 3-layer discriminator, not 16" in result.stderr
+
+
+def test_one_image_to_a_file_of_no_image_format_is_refused(tmp_path, tiny_generator_file):
+    from PIL import Image
+
+    Image.new("RGB", (20, 10)).save(tmp_path / "in.png")
+    result = run_cli_here("translate", str(tmp_path / "in.png"), "--weights", str(tiny_generator_file), "-o",
+                          str(tmp_path / "out.txt"))
+    assert result.returncode == 2 and "-o " in result.stderr and "not an image format" in result.stderr
+    assert not (tmp_path / "out.txt").exists()
+    folder = run_cli_here("translate", str(tmp_path / "in.png"), "--weights", str(tiny_generator_file), "-o",
+                          str(tmp_path / "out.v2") + "/")
+    assert folder.returncode == 0 and (tmp_path / "out.v2" / "in.png").is_file()

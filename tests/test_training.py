@@ -74,7 +74,7 @@ def test_config_file_toml_and_yaml_with_flags_on_top(tmp_path: Path):
     bad.write_text('data = "x"\nname = "y"\nlearning_rate = 1\n')
     with pytest.raises(CycletoolsError, match="unknown settings: learning_rate"):
         resolve_config({}, bad)
-    with pytest.raises(CycletoolsError, match="size must be a multiple of 4"):
+    with pytest.raises(CycletoolsError, match="must be a multiple of 4, at least 24"):
         resolve_config({"data": "x", "name": "y", "size": 30})
 
 

@@ -175,24 +175,42 @@ def test_bad_input_gets_one_line(tmp_path: Path, tiny_generator_file: Path, case
 
 
 def test_ctrl_c_keeps_a_playable_partial_file(tmp_path: Path, tiny_generator_file: Path):
-    clip = make_clip(tmp_path / "long.mp4", width=128, height=96, frames=600, fps=Fraction(30))
+    """The partial file never takes the input's name (here the input is called out.partial.mp4) nor an
+    existing file's (out.partial-2.mp4 is someone's): it becomes out.partial-3.mp4."""
+    clip = make_clip(tmp_path / "out.partial.mp4", width=128, height=96, frames=600, fps=Fraction(30))
+    before = clip.read_bytes()
+    (tmp_path / "out.partial-2.mp4").write_bytes(b"kept")
     target = tmp_path / "out.mp4"
     process = subprocess.Popen([sys.executable, "-m", "cycletools", "video", str(clip), "--weights",
                                 str(tiny_generator_file), "-o", str(target), "--batch-size", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    tmp = tmp_path / ".out.tmp.mp4"
     deadline = time.time() + 60
-    while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 2000):
+    while time.time() < deadline and not any(tmp.stat().st_size > 2000 for tmp in tmp_path.glob(".out.*.tmp.mp4")):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-2000:]
-    partial = tmp_path / "out.partial.mp4"
+    partial = tmp_path / "out.partial-3.mp4"
     assert "interrupted: kept" in stderr and "(partial)" in stderr and "Traceback" not in stderr
-    assert not target.exists() and not tmp.exists()
+    assert str(partial) in stderr
+    assert not target.exists() and not list(tmp_path.glob(".out.*"))
+    assert clip.read_bytes() == before and (tmp_path / "out.partial-2.mp4").read_bytes() == b"kept"
     frames = len(frame_times(partial))
     assert 0 < frames < 600
     assert probe(partial).fps == 30
+
+
+def test_an_input_named_like_a_temporary_file_is_left_alone(tmp_path: Path, tiny_generator_file: Path):
+    """Temporary files get fresh names: an input called .out.tmp.mp4 was truncated, then deleted."""
+    clip = make_clip(tmp_path / ".out.tmp.mp4", frames=6)
+    before = clip.read_bytes()
+    result = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert clip.read_bytes() == before and len(frame_times(tmp_path / "out.mp4")) == 6
+    recorded = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--camera", str(clip), "--record",
+                            str(tmp_path / "out.mp4"), "--no-window")
+    assert recorded.returncode == 0, recorded.stderr
+    assert clip.read_bytes() == before and len(frame_times(tmp_path / "out.mp4")) == 6
 
 
 @pytest.mark.shared

@@ -100,3 +100,17 @@ def test_a_stream_without_timestamps_gets_the_frame_rates_times(tmp_path: Path, 
     result = run_cli_here("video", str(raw), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert frame_times(out) == pytest.approx([i / fps for i in range(10)], abs=1e-4)
+
+
+@pytest.mark.parametrize("fill", ["random", "ff"])
+def test_frames_a_damaged_h264_stream_drops_without_a_word_are_stood_in_for(tmp_path: Path, tiny_generator_file: Path,
+                                                                             fill: str):
+    """Damage can make an H.264 decoder drop frames silently (no error for them), and hand later frames out
+    before earlier ones: every packet is still a frame of the output, at its own time, in order."""
+    clip = make_clip(tmp_path / "long.mp4", width=160, height=120, frames=600, fps=Fraction(30), grain=12)
+    damaged = damage(clip, tmp_path / "damaged.mp4", 8 * 1024, fill)
+    result = run_cli_here("video", str(damaged), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 0, result.stderr
+    times = frame_times(tmp_path / "out.mp4")
+    assert len(times) == 600 and times == sorted(times)
+    assert all(abs(t * 30 - round(t * 30)) < 1e-3 for t in times) and len({round(t * 30) for t in times}) == 600

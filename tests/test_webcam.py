@@ -62,3 +62,25 @@ def test_a_replaced_recording_keeps_its_permissions(tmp_path: Path, tiny_generat
     result = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(out))
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o640 and len(frame_times(out)) == 3
+
+
+def test_a_camera_index_beyond_any_device_is_one_line(tmp_path: Path, tiny_generator_file: Path):
+    result = webcam(tiny_generator_file, "--camera", "99999999999999999999999", "--record", str(tmp_path / "x.mp4"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("cycletools: error: cannot open camera 99999999999999999999999")
+
+
+def test_a_recording_that_cannot_be_finished_leaves_nothing_behind(tmp_path: Path, tiny_generator_file: Path,
+                                                                   monkeypatch):
+    """A full disk: the recording fails with one line, and no half-written file stays."""
+    import cycletools.pipelines.live as live
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6)
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(live.VideoWriter, "write", full)
+    result = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1 and "recording failed" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*out*")) and not list(tmp_path.glob(".*"))

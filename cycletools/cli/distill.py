@@ -84,8 +84,8 @@ def add_parser(commands) -> None:
 def run_distill(args: argparse.Namespace) -> int:
     from cycletools.training.budget import parse_duration
 
-    budget = parse_duration(args.time_budget) if args.time_budget else None  # refused before torch loads
-    snapshots = parse_duration(args.snapshot_every) if args.snapshot_every else None
+    budget = parse_duration(args.time_budget) if args.time_budget is not None else None  # refused before torch loads
+    snapshots = parse_duration(args.snapshot_every) if args.snapshot_every is not None else None
 
     from cycletools.resolver import get_generator
     from cycletools.training.distill import DistillConfig, Distiller

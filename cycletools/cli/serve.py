@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import signal
 import sys
@@ -24,7 +25,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--port", type=Number(int, 1, 65535), default=7860, help="port (default: 7860)")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
-    parser.add_argument("--max-upload", default="200mb", help="largest upload accepted (default: 200mb)")
+    parser.add_argument("--max-upload", type=upload_size, default="200mb",
+                        help="largest upload accepted: a whole number and b, kb, mb or gb (default: 200mb)")
     parser.add_argument("--max-image-mp", type=Number(float, above=0, high=10_000), default=40.0, help="largest image in megapixels (default: 40)")
     parser.add_argument("--max-aspect-ratio", type=Number(float, 1, 10_000), default=16.0,
                         help="longest image side / shortest (default: 16)")
@@ -34,6 +36,15 @@ def add_parser(commands) -> None:
     parser.add_argument("--concurrency", type=Number(int, 1, 256), default=1, help="translations at once (default: 1)")
     parser.add_argument("--queue-size", type=Number(int, 0, 100_000), default=16, help="requests that may wait (default: 16)")
     parser.set_defaults(handler=run_serve)
+
+
+def upload_size(text: str) -> str:
+    """An argparse type: ``200mb``, ``5 GB``... (what Gradio's max_file_size reads), at least one byte."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*(b|kb|mb|gb|tb)\s*", text.lower())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"takes a size such as 200mb or 2gb (a whole number and b, kb, mb, gb "
+                                         f"or tb), not {text!r}")
+    return f"{int(match.group(1))}{match.group(2)}"
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,9 +33,13 @@ def add_parser(commands) -> None:
 
 def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool) -> list[Path]:
     """Where each input goes: one named file, or the same name inside an output folder."""
-    from cycletools.data.images import is_image_path
-    from cycletools.errors import CycletoolsError
+    from cycletools.data.images import IMAGE_EXTENSIONS, is_image_path
+    from cycletools.errors import CycletoolsError, UsageError
 
+    if (output is not None and Path(output).suffix and not is_image_path(output) and not Path(output).is_dir()
+            and not output.endswith(("/", os.sep))):
+        raise UsageError(f"-o {output}: not an image format ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                         f"for a folder of that name, write -o {output}/")
     if output is not None and is_image_path(output) and not Path(output).is_dir():
         if not single_file_input:
             raise CycletoolsError(f"-o {output} names a file, but there are {len(inputs)} inputs; "

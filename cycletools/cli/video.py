@@ -43,7 +43,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--side-by-side", action="store_true", help="write input and translation side by side")
     parser.add_argument("--stabilize", nargs="?", type=Number(float, 0, below=1), const=0.6, default=None, metavar="STRENGTH",
                         help="reduce flicker: blend each frame with the previous output carried along the "
-                             "input's optical flow where the flow is reliable (strength 0-1, default 0.6)")
+                             "input's optical flow where the flow is reliable (strength from 0 up to but not including 1, default 0.6)")
     parser.set_defaults(handler=run_video)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import heapq
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -117,12 +118,48 @@ class FrameReader:
                 stream.codec_context.options = {"max_pixels": str(self.max_pixels)}
             time_base = stream.time_base
             first_pts = stream.start_time or 0
+            # Codecs whose every packet is one frame: a packet passed over is a frame lost, even when the
+            # decoder drops it without a word (damaged H.264 can lose frames that way).
+            one_per_packet = stream.codec_context.name in ONE_FRAME_PER_PACKET
             tick = 1 / float(_frame_rate(stream) or 25)  # 25: FFmpeg's own guess for a stream that names none
             end = None if self.duration is None else self.start + self.duration
             if self.start > 0:
                 container.seek(int((self.start) / time_base) + first_pts, stream=stream, backward=True)
-            last, index = None, 0  # last: the last good frame handed out
-            clock = None            # the time of the last frame decoded or handed out
+            # Decoded frames and stand-ins for lost ones, as (time, image or None for a lost frame), go
+            # through a small buffer ordered by time: a frame found lost after a later one came out (damage
+            # upsets a decoder's order) still takes its place, a repeat of the good frame before it.
+            pending: list[tuple[float, int, np.ndarray | None]] = []
+            last: DecodedFrame | None = None  # the last frame handed out
+            order = 0                          # ties in time: first come, first out
+
+            def push(time: float, image: np.ndarray | None) -> Iterator[DecodedFrame]:
+                nonlocal order
+                if in_window(time):
+                    heapq.heappush(pending, (time, order, image))
+                    order += 1
+                while len(pending) > REORDER_WINDOW:
+                    yield from pop()
+
+            def pop() -> Iterator[DecodedFrame]:
+                nonlocal last
+                time, _, image = heapq.heappop(pending)
+                if last is not None and time <= last.time + 1e-6:
+                    return  # a decoded frame that a stand-in already covers, or a second stand-in
+                if image is None:
+                    if last is None:
+                        return  # lost before any good frame: nothing to repeat
+                    self.corrupt += 1
+                    image, repeated = last.image, True
+                else:
+                    self.decoded += 1
+                    repeated = False
+                last = DecodedFrame(last.index + 1 if last is not None else 0, time, image, repeated)
+                yield last
+
+            def in_window(time: float) -> bool:
+                return time >= self.start - 1e-6 and (end is None or time < end - 1e-6)
+
+            clock = None  # the time of the last frame decoded: the next one without a timestamp follows it
             # The pts of the packets read whose frames have not come out yet, sorted. A decoder hands
             # frames out in presentation order, some packets after their own (and reports a damaged
             # packet some packets later, decoding in threads, so the error names the wrong packet):
@@ -130,31 +167,19 @@ class FrameReader:
             waiting: list[int] = []
             failures = 0  # packets that failed to decode, not yet matched with the frames lost
 
-            def emit(time: float, image: np.ndarray, repeated: bool = False) -> DecodedFrame:
-                nonlocal index, clock
-                frame = DecodedFrame(index, time, image, repeated)
-                index += 1
-                clock = time
-                return frame
-
-            def in_window(time: float) -> bool:
-                return time >= self.start - 1e-6 and (end is None or time < end - 1e-6)
-
             def lost_before(pts: int | None) -> Iterator[DecodedFrame]:
-                """Repeats of the last good frame for the frames lost before ``pts`` (None: all that are left)."""
+                """Stand-ins for the frames lost before ``pts`` (None: all that are left)."""
                 nonlocal failures
                 while waiting and (pts is None or waiting[0] < pts):
                     lost = waiting.pop(0)
-                    if not failures:  # nothing failed: a packet that has no frame of its own (packed B-frames)
-                        continue
-                    failures -= 1
-                    time = float((lost - first_pts) * time_base)
-                    if last is not None and in_window(time) and time > clock + 1e-6:
-                        self.corrupt += 1
-                        yield emit(time, last.image, repeated=True)
+                    if not failures and not one_per_packet:
+                        continue  # nothing failed: a packet that has no frame of its own (packed B-frames)
+                    failures = max(0, failures - 1)
+                    yield from push(float((lost - first_pts) * time_base), None)
 
             demux = container.demux(stream)
-            while True:
+            past_end = False
+            while not past_end:
                 try:
                     packet = next(demux)
                 except StopIteration:
@@ -183,17 +208,15 @@ class FrameReader:
                         if waiting and waiting[0] == pts:
                             waiting.pop(0)
                         time = float((pts - first_pts) * time_base)
-                    if clock is not None and time < clock - 1e-6:
-                        continue  # out of order after damage: a repeat already stands in for it
-                    if time < self.start - 1e-6:
-                        clock = time
-                        continue
+                    clock = time
                     if end is not None and time >= end - 1e-6:
-                        return
-                    last = emit(time, frame.to_ndarray(format="rgb24"))
-                    self.decoded += 1
-                    yield last
-            yield from lost_before(None)  # lost at the very end: repeat the last good frame
+                        past_end = True  # the window is done: what is held back goes out below
+                        break
+                    yield from push(time, frame.to_ndarray(format="rgb24") if in_window(time) else None)
+            if not past_end:
+                yield from lost_before(None)  # lost at the very end: repeats of the last good frame
+            while pending:
+                yield from pop()
 
 
 def ffmpeg_reason(exc: BaseException) -> str:
@@ -201,6 +224,11 @@ def ffmpeg_reason(exc: BaseException) -> str:
     ``Invalid data found when processing input``, not ``[Errno 1094995529] Invalid data ...: 'x.mp4'``."""
     text = getattr(exc, "strerror", None) or first_line(exc)
     return text.split("[Errno", 1)[0].strip() or first_line(exc)
+
+
+REORDER_WINDOW = 16  # frames held back to put late-found stand-ins in their place
+ONE_FRAME_PER_PACKET = {"h264", "hevc", "mjpeg", "png", "prores", "ffv1", "rawvideo", "dnxhd", "qtrle", "vp9",
+                        "av1"}
 
 
 def _frame_rate(stream) -> Fraction | None:

@@ -23,7 +23,7 @@ from cycletools.errors import CycletoolsError
 from cycletools.media.video import VideoWriter
 from cycletools.pipelines.targets import check_video_target
 from cycletools.pipelines.translator import Translator
-from cycletools.utils.atomic import replace_keeping_mode
+from cycletools.utils.atomic import replace_keeping_mode, temp_beside
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.optional import require
 from cycletools.utils.sizes import check_frame_size, shorter_side_to
@@ -41,8 +41,8 @@ def open_camera(camera: str):
     """A device index ("0"), a video file or a stream URL, opened with OpenCV; one clear error if not."""
     cv2 = _cv2()
     if camera.isdigit():
-        capture = cv2.VideoCapture(int(camera))
-        if not capture.isOpened():
+        capture = cv2.VideoCapture(int(camera)) if int(camera) < 2**31 else None  # OpenCV takes a C int
+        if capture is None or not capture.isOpened():
             raise CycletoolsError(f"cannot open camera {camera}: no such device, or it is busy "
                                   "(try another --camera index, a video file or a stream URL)")
         return capture, False
@@ -148,7 +148,7 @@ class LiveSession:
                         if writer is None or (writer.width, writer.height) != (frame.shape[1], frame.shape[0]):
                             if writer is not None:
                                 break  # the side-by-side toggle changed the size: stop recording cleanly
-                            tmp = self.record.with_name(f".{self.record.stem}.tmp{self.record.suffix}")
+                            tmp = temp_beside(self.record)  # a fresh name: never the clip read, nor another file
                             writer = VideoWriter(tmp, frame.shape[1], frame.shape[0], fps)
                             recorder = _Recorder(writer)
                         recorder.put(frame, stamp)
@@ -159,11 +159,16 @@ class LiveSession:
                 self.capture.release()
                 if self.window:
                     cv2.destroyAllWindows()
-                # What was recorded is kept even when the loop failed: finish and rename it.
+                # What was recorded is kept even when the loop failed: finish and rename it. A recording
+                # that cannot be finished (a full disk) is removed, not left half-written.
                 if recorder is not None:
-                    recorder.finish()
-                    writer.close()
-                    replace_keeping_mode(tmp, self.record)
+                    try:
+                        recorder.finish()
+                        writer.close()
+                        replace_keeping_mode(tmp, self.record)
+                    except BaseException:
+                        tmp.unlink(missing_ok=True)
+                        raise
         return LiveResult(frames, time.perf_counter() - started, self.record if recorder is not None else None)
 
     def _show(self, frame: np.ndarray, fps: float) -> bool:

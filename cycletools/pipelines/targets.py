@@ -7,18 +7,9 @@ from pathlib import Path
 
 from cycletools.errors import CycletoolsError
 from cycletools.utils.atomic import check_writable
+from cycletools.utils.files import same_file
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".webm"}
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: after ``..`` and links are resolved, or as one inode (a hard link)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def check_video_target(target: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:

@@ -23,7 +23,7 @@ from cycletools.errors import CycletoolsError, UsageError, first_line
 from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWriter, probe
 from cycletools.pipelines.targets import check_video_target
 from cycletools.pipelines.translator import Translator
-from cycletools.utils.atomic import replace_keeping_mode
+from cycletools.utils.atomic import free_name, replace_keeping_mode, temp_beside
 from cycletools.utils.interrupts import StopRequest
 from cycletools.utils.sizes import check_frame_size, scaled, shorter_side_to
 
@@ -103,7 +103,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
 
         stabilizer = TemporalStabilizer(stabilize)
     out_width = width * 2 if side_by_side else width
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    tmp = temp_beside(target)  # a fresh name: never an input's, never another file's
     try:
         writer = VideoWriter(tmp, out_width, height, info.fps, audio_from=source if info.has_audio else None,
                              audio_start=start or 0.0, audio_duration=duration, time_base=info.time_base)
@@ -204,14 +204,16 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                 raise error
             raise CycletoolsError(f"{source}: video processing failed ({first_line(error, with_type=True)})") from None
         short = None if interrupted else _ends_early(info, start, duration, writer)
-        final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None)
+        final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None,
+                          source=source)
         return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, out_width, height,
                            writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short)
 
 
 def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, interrupted: bool,
-              cut_audio: bool) -> Path:
-    """Close the output and move it into place (``NAME.partial.EXT`` after Ctrl-C); where it went."""
+              cut_audio: bool, source: Path) -> Path:
+    """Close the output and move it into place (after Ctrl-C as ``NAME.partial.EXT``, or ``NAME.partial-2.EXT``...
+    where that is taken or is the input); where it went."""
     if writer.frames == 0:
         try:
             writer.close()
@@ -230,7 +232,8 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
     except Exception as exc:
         _discard(tmp)
         raise CycletoolsError(f"{target}: could not finish the video ({first_line(exc)})") from None
-    final = target.with_name(f"{target.stem}.partial{target.suffix}") if interrupted else target
+    final = free_name(target.with_name(f"{target.stem}.partial{target.suffix}"), avoid=source) if interrupted \
+        else target
     try:
         replace_keeping_mode(tmp, final)
     except OSError as exc:  # the finished video is not thrown away

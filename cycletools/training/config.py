@@ -99,10 +99,13 @@ class TrainConfig:
                 problems.append(f"{name} must not be negative")
         if self.epochs + self.epochs_decay < 1:
             problems.append("epochs + epochs_decay must be at least 1")
-        if self.size < 8 or self.size % 4:
-            problems.append("size must be a multiple of 4, at least 8")
+        smallest = 3 * 2 ** self.d_layers  # the PatchGAN's last norm needs 2×2 pixels: 24 with 3 layers
+        if self.size < max(8, smallest) or self.size % 4:
+            problems.append(f"size (--crop-size) must be a multiple of 4, at least {max(8, smallest)} for a "
+                            f"{self.d_layers}-layer discriminator, not {self.size}")
         if self.effective_load_size < self.size:
-            problems.append("load_size must be at least size")
+            problems.append(f"load_size (--load-size {self.effective_load_size}) must be at least size "
+                            f"(--crop-size {self.size})")
         if self.lambda_cycle < 0 or self.lambda_identity < 0:
             problems.append("loss weights must not be negative")
         if self.max_steps is not None and self.max_steps < 1:

@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+from cycletools.utils.files import same_file
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
@@ -20,7 +22,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     for one it replaces.
     """
     target = Path(target)
-    tmp = _create_temp(target)
+    tmp = temp_beside(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -43,7 +45,7 @@ def check_writable(target: str | os.PathLike, within: str | os.PathLike | None =
     if not folder.is_dir():
         raise CycletoolsError(f"output folder does not exist: {folder}")
     try:
-        tmp = _create_temp(folder / target.name)
+        tmp = temp_beside(folder / target.name)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise CycletoolsError(f"{target}: cannot write here ({reason})") from None
@@ -51,8 +53,9 @@ def check_writable(target: str | os.PathLike, within: str | os.PathLike | None =
         tmp.unlink()
 
 
-def _create_temp(target: Path) -> Path:
-    """A new empty file beside ``target``, created with mode 0666 less the umask (mkstemp gives 0600)."""
+def temp_beside(target: Path) -> Path:
+    """A new empty file beside ``target``, of a name no file had (``.NAME.RANDOM.tmp.EXT``: the suffix kept for
+    writers that choose the format by it), created with mode 0666 less the umask (mkstemp gives 0600)."""
     while True:
         tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
         try:
@@ -60,6 +63,15 @@ def _create_temp(target: Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+
+
+def free_name(path: Path, avoid: Path | None = None) -> Path:
+    """``path``, or ``NAME-2.EXT``, ``NAME-3.EXT``... the first that names no existing file and is not ``avoid``."""
+    candidate, number = path, 1
+    while candidate.exists() or candidate.is_symlink() or (avoid is not None and same_file(candidate, avoid)):
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def replace_keeping_mode(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
