@@ -210,3 +210,16 @@ def test_non_tensor_mapping_is_not_a_state_dict(tmp_path: Path):
     torch.save({"epoch": 3, "lr": 0.1}, path)
     with pytest.raises(CycletoolsError, match="not a generator state_dict"):
         load_generator(path)
+
+
+def test_a_new_weights_file_gets_the_permissions_any_new_file_gets(tmp_path: Path):
+    """safetensors writes 0600 files of its own; a saved generator is readable as any file the user makes."""
+    import stat
+
+    from cycletools.models import ResnetGenerator
+    from cycletools.weights import save_generator
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = save_generator(ResnetGenerator(ngf=4, n_blocks=1), tmp_path / "g.safetensors")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -23,11 +23,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     tmp = temp_beside(target)
+    fresh_mode = stat.S_IMODE(tmp.stat().st_mode)  # the umask's: what a new file gets
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        replace_keeping_mode(tmp, target)
+        replace_keeping_mode(tmp, target, fresh_mode)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -74,12 +75,14 @@ def free_name(path: Path, avoid: Path | None = None) -> Path:
     return candidate
 
 
-def replace_keeping_mode(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Move the finished ``tmp`` over ``target``; a file it replaces passes on its permissions."""
+def replace_keeping_mode(tmp: str | os.PathLike, target: str | os.PathLike, fresh_mode: int | None = None) -> None:
+    """Move the finished ``tmp`` over ``target``; a file it replaces passes on its permissions, and a new
+    one gets ``fresh_mode`` (writers such as safetensors' replace the file they are given with a 0600 one)."""
     try:
         os.chmod(tmp, stat.S_IMODE(Path(target).stat().st_mode))
     except FileNotFoundError:
-        pass
+        if fresh_mode is not None:
+            os.chmod(tmp, fresh_mode)
     os.replace(tmp, target)
 
 
