@@ -96,6 +96,23 @@ def cycle_error(trainer, folder: Path, size: int = 32) -> float:
         return float((trainer.G_B(trainer.G_A(x)).float() - x).abs().mean())
 
 
+def pytest_configure(config):
+    """torch.compile's on-disk cache starts empty for each run of the suite and is removed after it:
+    a graph another run (another ATEN_CPU_CAPABILITY, another version) cached must not decide a test."""
+    import tempfile
+
+    config._cycletools_inductor_cache = tempfile.mkdtemp(prefix="cycletools-tests-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = config._cycletools_inductor_cache
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    folder = getattr(config, "_cycletools_inductor_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``cuda`` run only where CUDA is (``pytest -m cuda`` on a GPU machine)."""
     import torch

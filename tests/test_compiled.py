@@ -3,8 +3,11 @@ a clean fallback where compilation fails, and `--backend compile` end to end."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
+import subprocess
+import sys
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -82,3 +85,48 @@ def test_video_with_the_compile_backend_keeps_every_frame(tmp_path: Path, tiny_g
                                              "for it (cached for later runs)")
     assert "warning" not in result.stderr and "CUDA_HOME" not in result.stderr
     assert len(frame_times(out)) == 10
+
+
+def test_each_cpu_capability_gets_its_own_inductor_cache_and_a_chosen_folder_is_kept(tmp_path: Path, monkeypatch):
+    from cycletools.pipelines.compiled import keep_inductor_cache_per_capability
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # Inductor's default folder lies in the temp folder
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    folders = {}
+    for capability in (None, "avx2", "AVX2", "default", "avx512"):
+        environ = {} if capability is None else {"ATEN_CPU_CAPABILITY": capability}
+        folders[capability] = keep_inductor_cache_per_capability(environ)
+        assert environ["TORCHINDUCTOR_CACHE_DIR"] == folders[capability]
+        assert Path(folders[capability]).parent.parent == tmp_path
+    assert Path(folders[None]).name == "cycletools-aten-native"
+    assert folders["avx2"] == folders["AVX2"]
+    assert len({folders[c] for c in (None, "avx2", "default", "avx512")}) == 4
+    chosen = {"TORCHINDUCTOR_CACHE_DIR": "/my/cache", "ATEN_CPU_CAPABILITY": "avx2"}
+    assert keep_inductor_cache_per_capability(chosen) is None
+    assert chosen["TORCHINDUCTOR_CACHE_DIR"] == "/my/cache"
+
+
+@needs_compiler
+def test_a_graph_compiled_under_avx2_kernels_does_not_reach_a_run_with_the_native_ones(
+        tmp_path: Path, tiny_generator_file: Path):
+    """Inductor's cache key leaves ATEN_CPU_CAPABILITY out: on an AVX-512 CPU a graph cached by an
+    ``avx2`` run aborted the next plain run (SIGABRT inside a convolution). Each gets its own cache."""
+    image = tmp_path / "in.png"
+    Image.fromarray(_frames(1, 40, 56)[0]).save(image)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY")}
+    env["TMPDIR"] = str(tmp_path)
+    outputs = []
+    for capability in ("avx2", None):
+        out = tmp_path / f"out-{capability}.png"
+        run_env = dict(env, **({"ATEN_CPU_CAPABILITY": capability} if capability else {}))
+        result = subprocess.run([sys.executable, "-m", "cycletools", "translate", str(image), "--weights",
+                                 str(tiny_generator_file), "--backend", "compile", "-o", str(out)],
+                                capture_output=True, text=True, env=run_env, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(np.asarray(Image.open(out), dtype=int))
+    assert outputs[0].shape == (40, 56, 3)
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1
+    caches = tmp_path / f"torchinductor_{getpass.getuser()}"
+    assert sorted(p.name for p in caches.glob("cycletools-*")) == ["cycletools-aten-avx2", "cycletools-aten-native"]

@@ -6,19 +6,39 @@ the 2-core CPU (see README, "Speed"). On CUDA it also captures the steps as CUDA
 ("reduce-overhead"), whose outputs are reused by the next call, so they are copied out.
 
 Compilation happens on the first call for each input shape (seconds; Inductor caches it on disk
-for later runs). If it fails (no C++ compiler, an unsupported operator), one warning says so and
-the generator runs uncompiled from then on.
+for later runs, in a folder of cycletools' own per ``ATEN_CPU_CAPABILITY``: Inductor's cache key
+leaves that variable out, and a graph cached under ``avx2`` aborted the process when it ran under the
+CPU's native AVX-512 kernels). If it fails (no C++ compiler, an unsupported operator), one warning
+says so and the generator runs uncompiled from then on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import warnings
+from collections.abc import MutableMapping
 
 import torch
 from torch import nn
 
 from cycletools.errors import first_line
+
+
+def keep_inductor_cache_per_capability(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """Point Inductor's on-disk cache at a folder for this ``ATEN_CPU_CAPABILITY``; return it.
+
+    A cache folder the user chose (``TORCHINDUCTOR_CACHE_DIR``) is left alone, and None returned.
+    """
+    if environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return None
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    capability = re.sub(r"[^a-z0-9_]", "_", environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()) or "native"
+    folder = os.path.join(default_cache_dir(), f"cycletools-aten-{capability}")
+    environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+    return folder
 
 
 class CompiledGenerator:
@@ -29,6 +49,7 @@ class CompiledGenerator:
         self.cuda_graphs = device.type == "cuda"
         # The C++ toolchain probe logs a CUDA_HOME notice on CPU-only machines: noise for users.
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        keep_inductor_cache_per_capability()
         self.compiled = torch.compile(generator, mode="reduce-overhead" if self.cuda_graphs else None)
         self.failure: str | None = None
 
