@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -116,12 +117,17 @@ def test_threads_default_to_the_physical_cores_and_follow_the_option(tmp_path: P
         assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "1", "-o",
                      str(tmp_path / "out.png")]) == 0
         assert torch.get_num_threads() == 1
-        assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "0", "-o",
-                     str(tmp_path / "out.png")]) == 1
         capsys.readouterr()
-        assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "1000000", "-o",
-                     str(tmp_path / "out.png")]) == 1
+        with pytest.raises(SystemExit) as stopped:  # a usage error: argparse's exit status 2, one line
+            main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", "0", "-o",
+                  str(tmp_path / "out.png")])
+        assert stopped.value.code == 2
         error = capsys.readouterr().err.strip()
-        assert error.count("\n") == 0 and "1000000 is more than this computer's" in error
+        assert error.count("\n") == 0 and "--threads" in error and "at least 1" in error
+        too_many = str((os.cpu_count() or 1) + 1)
+        assert main(["translate", str(image), "--weights", str(tiny_generator_file), "--threads", too_many, "-o",
+                     str(tmp_path / "out.png")]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and f"{too_many} is more than this computer's" in error
     finally:
         torch.set_num_threads(before)
