@@ -51,7 +51,8 @@ def add_parser(commands) -> None:
                              "which sharpens what L1 alone blurs")
     parser.add_argument("--snapshot-every", metavar="DURATION",
                         help="also keep the student every DURATION of training (e.g. 15m) as "
-                             "RUN/snapshots/student-MMMMmin.safetensors, to score it against the time spent")
+                             "RUN/snapshots/student-MMMM.Mmin.safetensors (minutes of training, e.g. "
+                             "student-0015.0min), to score it against the time spent")
     parser.add_argument("--workers", type=WORKERS, metavar="N",
                         help="data loader processes (default: up to 8 on a GPU, 0 on the CPU)")
     parser.add_argument("--batch-size", type=BATCH, default=1)
