@@ -2,7 +2,7 @@
 
     python examples/quickstart.py [WORKDIR]
 
-Runs in about a minute on a laptop CPU and leaves in WORKDIR (default: ./quickstart):
+Runs in about a minute on an idle 2-core CPU and leaves in WORKDIR (default: ./quickstart):
   data/       the toy domain pair (trainA squares, trainB circles, testA/testB)
   runs/toy/   the training run (checkpoint, weights, sample grids, losses.csv)
   out/        testA squares translated to the circle domain
