@@ -51,6 +51,16 @@ def test_every_numeric_option_refuses_what_is_not_a_number_in_range():
             assert repr(value) in lines[0] and "Traceback" not in lines[0]
 
 
+def test_an_option_whose_help_gives_0_a_meaning_takes_0():
+    import re
+
+    documented = {(command, option): action for command, option, action in numeric_options()
+                  if action.help and re.search(r"(?<![\d.])0(:| means| turns| leaves| =)", action.help)}
+    assert ("train", "--save-every") in documented and len(documented) >= 3
+    for (command, option), action in documented.items():
+        assert action.type("0") == 0, (command, option)
+
+
 def test_a_numeric_usage_error_through_the_command_line_is_one_line():
     result = run_cli_here("train", "--lr", "nan")
     assert result.returncode == 2

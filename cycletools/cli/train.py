@@ -54,7 +54,7 @@ def add_parser(commands) -> None:
     schedule.add_argument("--batch-size", type=BATCH, metavar="B", help="images per domain per step and device")
     schedule.add_argument("--lr", type=RATE, help="Adam learning rate (default: 2e-4 * sqrt(batch size))")
     schedule.add_argument("--beta1", type=Number(float, 0, below=1), help="Adam beta1 (default: 0.5)")
-    schedule.add_argument("--save-every", type=COUNT, metavar="STEPS", help="checkpoint interval in steps "
+    schedule.add_argument("--save-every", type=COUNT_OR_ZERO, metavar="STEPS", help="checkpoint interval in steps "
                           "(default: 500; 0: only at epoch ends)")
     schedule.add_argument("--log-every", type=COUNT, metavar="STEPS", help="loss logging interval (default: 50)")
 

@@ -103,7 +103,8 @@ class NormalEquations:
             rows = rows[:ROWS_PER_IMAGE * images].to(inputs.device)
             inputs, targets = inputs[rows], targets[rows]
         inputs = torch.cat([inputs, inputs.new_ones(len(inputs), 1)], 1)
-        gram, cross = (inputs.T @ inputs).double(), (inputs.T @ targets).double()
+        # The sums are small (p × p); they live on the CPU whatever device the networks run on.
+        gram, cross = (inputs.T @ inputs).double().cpu(), (inputs.T @ targets).double().cpu()
         self.gram = gram if self.gram is None else self.gram + gram
         self.cross = cross if self.cross is None else self.cross + cross
         self.energy += float(targets.double().square().sum())
