@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -324,10 +325,17 @@ def test_whole_images_are_translated_by_the_teacher_once_and_judged_beside_their
     pairs = distiller.pairs
     assert pairs.inputs.dtype == torch.uint8 and pairs.outputs.dtype == torch.float16
     assert torch.equal(pairs.inputs[6:], pairs.inputs[:6].flip(3))
+    assert pairs.real_b is None  # the discriminator learns the teacher's translations: trainB is not loaded
+    with pytest.raises(CycletoolsError, match="--batch-size 13 is more than the 12 training images"):
+        next(pairs.batches(13, seed=0))
     result = distiller.run()
     assert result.steps == 12 and teacher.images == 13  # never again while training (one blank image counts MACs)
     snapshots = sorted((tmp_path / "run" / "snapshots").glob("student-*min.safetensors"))
     assert snapshots and "cycletools.cpu_seconds" in read_metadata(snapshots[-1])
+    real = Distiller(teacher, replace(config, name="real", gan_target="real", steps=2, snapshot_every=None),
+                     progress=False)
+    assert real.pairs.real_b.shape == (6, 3, 32, 32) and real.discriminator.model[0].in_channels == 3
+    assert real.run().steps == 2
     with pytest.raises(CycletoolsError, match="--whole-images .* does not go with --finish-size"):
         DistillConfig(data="d", name="n", whole_images=True, finish_size=64, finish_steps=2).validate()
     with pytest.raises(CycletoolsError, match="--gan-target must be one of real, teacher"):

@@ -156,7 +156,8 @@ class Distiller:
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
         student_config = config.student_config or STUDENTS[config.student]
         self.dataset = UnpairedImages(config.data, "train", config.image_size, config.size)
-        self.pairs = TeacherPairs(self.dataset, self.teacher, config.size, self.device, progress=progress) \
+        self.pairs = TeacherPairs(self.dataset, self.teacher, config.size, self.device, progress=progress,
+                                  real_b=bool(config.lambda_gan) and config.gan_target == "real") \
             if config.whole_images else None
         self.inherited = False
         self.kept_channels: torch.Tensor | None = None
@@ -210,7 +211,7 @@ class Distiller:
             raise CycletoolsError(f"{path}: not a {self.config.student} student (its widths differ)")
         self.student.load_state_dict(earlier.state_dict())
 
-    def step(self, real_A: torch.Tensor, real_B: torch.Tensor,
+    def step(self, real_A: torch.Tensor, real_B: torch.Tensor | None,
              target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One step on a batch of domain-A images (``target``: the teacher's outputs, when known already)
         and domain-B images; the L1 to the teacher and the discriminator's loss."""
@@ -257,6 +258,7 @@ class Distiller:
         """Training batches without end, a new shuffled epoch plan after each pass."""
         if self.pairs is not None:
             yield from self.pairs.batches(self.config.batch_size, self.config.seed)
+            return
         epoch = 0
         while True:
             plan = EpochPlan.make(len(self.dataset.files_a), len(self.dataset.files_b), epoch, self.config.seed)
@@ -294,7 +296,8 @@ class Distiller:
                     group["lr"] = lr
                 batch = next(batches)
                 target = batch["T"].to(self.device) if "T" in batch else None
-                rec, loss_D = self.step(batch["A"].to(self.device), batch["B"].to(self.device), target)
+                real_B = batch["B"].to(self.device) if batch["B"] is not None else None
+                rec, loss_D = self.step(batch["A"].to(self.device), real_B, target)
                 recs.append(rec)
                 losses_D.append(loss_D)
                 done += 1
