@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import run_cli
 from cycletools.cli.distill import STUDENT_SIZES
 from cycletools.data.toy import make_shapes_dataset
 from cycletools.errors import CycletoolsError

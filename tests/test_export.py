@@ -107,6 +107,7 @@ def test_int8_export_and_backend_are_calibrated_cached_and_close(tmp_path: Path,
     assert run_cli_here(*args, "-o", str(tmp_path / "again.png"), env=env).returncode == 0
     assert cached[0].stat().st_mtime_ns == stamp  # quantised once, then reused
     fp32 = run_cli_here("translate", str(image), "--weights", str(tiny_generator_file), "-o", str(tmp_path / "fp32.png"))
+    assert fp32.returncode == 0, fp32.stderr
     with Image.open(tmp_path / "int8.png") as a, Image.open(tmp_path / "fp32.png") as b:
         difference = np.abs(np.asarray(a, int) - np.asarray(b, int))
     assert a.size == (48, 48) and difference.mean() < 12

@@ -38,10 +38,9 @@ def add_parser(commands) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from cycletools.errors import CycletoolsError
-    from cycletools.export import FORMATS, PARITY_TOLERANCE, export_generator, load_exported, parity
+    from cycletools.export import PARITY_TOLERANCE, export_generator, load_exported, parity
     from cycletools.pipelines.translator import Translator
     from cycletools.resolver import get_generator
 
