@@ -38,10 +38,10 @@ from cycletools.registry import get_registry  # noqa: E402
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
 _GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere
-MAX_BUDGET_FPS = 60
+MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what browsers' <video> plays everywhere
 CODEC_NAMES = {"mpeg4": "MPEG-4 Part 2", "hevc": "H.265", "mpeg2video": "MPEG-2", "mpeg1video": "MPEG-1",
-               "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
+               "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}
 
 
 @dataclass
@@ -381,6 +381,7 @@ def make_workdir() -> Path:
 def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
     """The Blocks app and its temp folder (removed at exit)."""
     limits = limits or ServeLimits()
+    _stopping.clear()  # a stopped app's cancellation does not reach a new one
     cache = TranslatorCache(device=device)  # one translator per domain, shared by every request
     workdir = make_workdir()
 

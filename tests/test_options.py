@@ -130,3 +130,8 @@ def test_one_image_to_a_file_of_no_image_format_is_refused(tmp_path, tiny_genera
     folder = run_cli_here("translate", str(tmp_path / "in.png"), "--weights", str(tiny_generator_file), "-o",
                           str(tmp_path / "out.v2") + "/")
     assert folder.returncode == 0 and (tmp_path / "out.v2" / "in.png").is_file()
+    Image.new("RGB", (20, 10)).save(tmp_path / "second.png")
+    several = run_cli_here("translate", str(tmp_path / "in.png"), str(tmp_path / "second.png"), "--weights",
+                           str(tiny_generator_file), "-o", str(tmp_path / "one.png"))
+    assert several.returncode == 2 and "names a file, but there are 2 inputs" in several.stderr
+    assert len(several.stderr.strip().splitlines()) == 1 and not (tmp_path / "one.png").exists()

@@ -42,7 +42,7 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
                          f"for a folder of that name, write -o {output}/")
     if output is not None and is_image_path(output) and not Path(output).is_dir():
         if not single_file_input:
-            raise CycletoolsError(f"-o {output} names a file, but there are {len(inputs)} inputs; "
+            raise UsageError(f"-o {output} names a file, but there are {len(inputs)} inputs; "
                                   "give a folder with several inputs")
         target = Path(output)
         if not target.parent.is_dir():
