@@ -45,7 +45,8 @@ def add_parser(commands) -> None:
                         help="train on whole images at --crop-size (and their mirror images), which the teacher "
                              "translates once, at the start, instead of at every step (kept in memory: 1.26 GB "
                              "for horse2zebra's 1,067 training images and their mirror images at 256²); the way to "
-                             "distil a student for whole-image translation")
+                             "distil a student for whole-image translation (the teacher still runs at every step "
+                             "where --lambda-feat asks for its block features: add --lambda-feat 0)")
     parser.add_argument("--gan-target", choices=("real", "teacher"), default="real",
                         help="what the discriminator learns as real: real: DATA/trainB's images (default); teacher: "
                              "the teacher's translations, judged beside their input (a pix2pix discriminator), "
