@@ -331,6 +331,7 @@ def test_whole_images_are_translated_by_the_teacher_once_and_judged_beside_their
     assert result.steps == 12 and teacher.images == 13  # never again while training (one blank image counts MACs)
     snapshots = sorted((tmp_path / "run" / "snapshots").glob("student-*min.safetensors"))
     assert snapshots and "cycletools.cpu_seconds" in read_metadata(snapshots[-1])
+    assert float(read_metadata(result.student)["cycletools.cpu_seconds"]) >= 0  # the final student says it too
     real = Distiller(teacher, replace(config, name="real", gan_target="real", steps=2, snapshot_every=None),
                      progress=False)
     assert real.pairs.real_b.shape == (6, 3, 32, 32) and real.discriminator.model[0].in_channels == 3

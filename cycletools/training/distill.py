@@ -285,6 +285,11 @@ class Distiller:
         def more() -> bool:
             return not budget.finished(done) if budget is not None else done < config.steps
 
+        def spent() -> dict[str, str]:
+            """The training and processor seconds so far, kept in every saved student's metadata."""
+            return {"cycletools.training_seconds": f"{time.perf_counter() - started:.0f}",
+                    "cycletools.cpu_seconds": f"{time.process_time() - cpu_started:.0f}"}
+
         with open(self.run_dir / "distill.csv", "w", newline="") as log_file, StopRequest() as stop:
             log = csv.writer(log_file)
             log.writerow(LOG_COLUMNS)
@@ -314,19 +319,18 @@ class Distiller:
                     bar.set_postfix({"rec": f"{mean_rec:.4f}", "steps/s": f"{rate:.1f}"})
                     log_clock = time.perf_counter()
                 if done % config.save_every == 0:
-                    self.save_student(done)
+                    self.save_student(done, extra=spent())
                 seconds_in = time.perf_counter() - started
                 if config.snapshot_every and seconds_in >= next_snapshot:
                     self.save_student(done, self.run_dir / "snapshots" / f"student-{seconds_in / 60:06.1f}min.safetensors",
-                                      {"cycletools.training_seconds": f"{seconds_in:.0f}",
-                                       "cycletools.cpu_seconds": f"{time.process_time() - cpu_started:.0f}"})
+                                      spent())
                     next_snapshot += config.snapshot_every
         bar.close()
         for hook in self._hooks:
             hook.remove()
         self._hooks.clear()
         seconds = time.perf_counter() - started
-        path = self.save_student(done)
+        path = self.save_student(done, extra=spent())
         window = max(1, min(len(recs) // 5, 50))
         first = float(torch.stack(recs[:window]).mean()) if recs else float("nan")
         last = float(torch.stack(recs[-window:]).mean()) if recs else float("nan")
