@@ -127,7 +127,7 @@ def test_run_logs_each_phase_and_saves_the_student_along_the_way(tmp_path: Path)
     distiller = Distiller(teacher, config, progress=False, teacher_source="teacher.safetensors")
     saved = []
     original = distiller.save_student
-    distiller.save_student = lambda steps: saved.append(steps) or original(steps)
+    distiller.save_student = lambda steps, *rest, **options: saved.append(steps) or original(steps, *rest, **options)
     result = distiller.run()
     assert result.completed and result.steps == 12 and saved == [5, 10, 12]
     with open(tmp_path / "run" / "distill.csv") as log:

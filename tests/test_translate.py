@@ -143,7 +143,7 @@ def test_cli_single_file_folder_and_glob(tmp_path: Path, tiny_generator_file: Pa
 
     many_to_file = run_cli_here("translate", str(tmp_path / "img0.png"), str(tmp_path / "img1.png"),
                            "--weights", weights, "-o", str(tmp_path / "x.png"))
-    assert many_to_file.returncode == 1
+    assert many_to_file.returncode == 2  # a usage error, as every -o check of the command line is
     assert "give a folder with several inputs" in many_to_file.stderr
 
 
