@@ -43,7 +43,7 @@ def plan_outputs(inputs: list[Path], output: str | None, single_file_input: bool
     if output is not None and is_image_path(output) and not Path(output).is_dir():
         if not single_file_input:
             raise UsageError(f"-o {output} names a file, but there are {len(inputs)} inputs; "
-                                  "give a folder with several inputs")
+                             "give a folder with several inputs")
         target = Path(output)
         if not target.parent.is_dir():
             raise CycletoolsError(f"output folder does not exist: {target.parent}")

@@ -185,8 +185,8 @@ class Distiller:
                             lambda module, inputs, output, name=name: self._features[name].append(output)))
         # Against the teacher, the discriminator judges (input, translation) pairs, as pix2pix does: the
         # student's translation of this image against the teacher's.
-        paired = config.gan_target == "teacher"
-        self.discriminator = init_weights(NLayerDiscriminator(input_nc=6 if paired else 3, ndf=config.ndf)
+        self.paired = config.gan_target == "teacher"
+        self.discriminator = init_weights(NLayerDiscriminator(input_nc=6 if self.paired else 3, ndf=config.ndf)
                                           ).to(self.device)
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
@@ -232,7 +232,7 @@ class Distiller:
             loss_G.backward()
             self.opt_G.step()
             return rec.detach(), torch.zeros((), device=rec.device)
-        paired = config.gan_target == "teacher"
+        paired = self.paired
 
         def judged(images: torch.Tensor) -> torch.Tensor:
             return self.discriminator(torch.cat([real_A, images], 1) if paired else images)
