@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports pathlib's Path only where a command runs
+    from pathlib import Path
 
 HELP = """Export a generator (a domain's, a weights file's or a training run's) to ONNX (opset 18,
 for ONNX Runtime and other engines) or TorchScript. The export takes NCHW float images in
