@@ -394,6 +394,17 @@ def test_start_past_the_end_says_so_before_loading_the_generator(tmp_path: Path)
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_a_window_shorter_than_a_frame_says_so(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)  # 1 s at 24 fps
+    result = video(str(clip), "--weights", str(tiny_generator_file), "--start", "0.5", "--duration", "1e-6",
+                   "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cycletools: error: {clip}: no frame starts between 0.5 s and 0.500001 s (--start, --duration); "
+        "nothing was written")
+    assert not (tmp_path / "out.mp4").exists()
+
+
 @pytest.mark.parametrize("code", ["EROFS", "EACCES"])
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path: Path, monkeypatch, capsys, code: str):
     import errno
@@ -560,6 +571,20 @@ def test_inputs_that_are_no_video_say_what_they_are(tmp_path: Path, tiny_generat
     both = run_cli_here("video", str(make_clip(tmp_path / "in.mp4", frames=2)), "--weights",
                         str(tiny_generator_file), "--frame-size", "32", "--scale", "0.5")
     assert both.returncode == 2 and both.stderr.strip().endswith("give --frame-size or --scale, not both")
+
+
+def test_an_output_folder_takes_the_default_name(tmp_path: Path, tiny_generator_file: Path):
+    clip = make_clip(tmp_path / "in.mp4", frames=2)
+    (tmp_path / "zebras").mkdir()
+    for output in (f"{tmp_path}/zebras/", f"{tmp_path}/zebras"):
+        result = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "-o", output)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith(f"→ {tmp_path}/zebras/in_tiny.mp4")
+        assert len(frame_times(tmp_path / "zebras" / "in_tiny.mp4")) == 2
+    missing = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "-o", f"{tmp_path}/none/")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"cycletools: error: output folder does not exist: {tmp_path}/none/"
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_replaced_video_keeps_its_permissions(tmp_path: Path, tiny_generator_file: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def add_parser(commands) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="IN", help="video file (anything FFmpeg reads)")
     add_generator_options(parser)
-    parser.add_argument("-o", "--output", metavar="OUT", help="output video (default: IN_<plugin>.mp4 beside IN)")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="output video, or an existing folder for IN_<plugin>.mp4 (default: IN_<plugin>.mp4 "
+                             "beside IN)")
     parser.add_argument("--frame-size", dest="frame_size", type=PIXELS, metavar="S",
                         help="resize the video so the shorter side of its frames is S pixels (what is written; "
                              "--working-size is what the generator sees)")
@@ -47,14 +50,28 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=run_video)
 
 
+def video_target(source: Path, output: str | None, label: str) -> Path:
+    """The output file: -o as given, or the default name beside the input or inside the folder -o names."""
+    from cycletools.errors import CycletoolsError
+    from cycletools.pipelines.video import default_output
+
+    if output is None:
+        return default_output(source, label)
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        if not Path(output).is_dir():
+            raise CycletoolsError(f"output folder does not exist: {output}")
+        return Path(output) / default_output(source, label).name
+    return Path(output)
+
+
 def run_video(args: argparse.Namespace) -> int:
     from cycletools.cli.options import translator_from_args
-    from cycletools.pipelines.video import check_video_job, default_output, translate_video
+    from cycletools.pipelines.video import check_video_job, translate_video
     from cycletools.utils.speed import speed_text
 
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
-    target = Path(args.output) if args.output else default_output(source, label)
+    target = video_target(source, args.output, label)
     check_video_job(source, target, args.frame_size, args.scale, args.start)  # before the model loads (seconds)
     translator = translator_from_args(args)
     result = translate_video(translator, source, target, batch_size=args.batch_size, size=args.frame_size,

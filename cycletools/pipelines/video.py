@@ -223,6 +223,9 @@ def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader,
             _discard(tmp)
         if interrupted:
             raise KeyboardInterrupt
+        if reader.duration is not None:
+            raise CycletoolsError(f"{reader.path}: no frame starts between {reader.start:g} s and "
+                                  f"{reader.start + reader.duration:g} s (--start, --duration); nothing was written")
         if reader.start:
             raise CycletoolsError(f"{reader.path}: no frame at or after --start {reader.start:g} s; "
                                   "nothing was written")
