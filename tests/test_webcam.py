@@ -84,3 +84,28 @@ def test_a_recording_that_cannot_be_finished_leaves_nothing_behind(tmp_path: Pat
     result = webcam(tiny_generator_file, "--camera", str(clip), "--record", str(tmp_path / "out.mp4"))
     assert result.returncode == 1 and "recording failed" in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*out*")) and not list(tmp_path.glob(".*"))
+
+
+def test_a_clip_that_ends_early_is_kept_with_a_warning(tmp_path: Path, tiny_generator_file: Path):
+    whole = make_clip(tmp_path / "whole.mkv", frames=60)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 6 // 10])  # the header says 60 frames; the data stops early
+    faststart = make_clip(tmp_path / "index-first.mp4", frames=60, container_options={"movflags": "faststart"})
+    empty = tmp_path / "empty.mp4"  # OpenCV opens it (its index is whole) and decodes none of its frames
+    empty.write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 4 // 10])
+    complete = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--no-window", "--camera", str(whole),
+                            "--record", str(tmp_path / "whole-out.mp4"))
+    assert complete.returncode == 0, complete.stderr
+    assert "warning" not in complete.stderr and len(frame_times(tmp_path / "whole-out.mp4")) == 60
+    result = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--no-window", "--camera", str(cut),
+                          "--record", str(tmp_path / "out.mp4"))
+    assert result.returncode == 3, result.stderr
+    frames = len(frame_times(tmp_path / "out.mp4"))
+    assert 5 < frames < 57 and result.stdout.startswith(f"{frames} frames in ")
+    assert result.stderr.splitlines() == [f"cycletools: warning: {cut} ends early: the container promises 60 "
+                                          f"frames, {frames} could be decoded"]  # and no FFmpeg lines
+    nothing = run_cli_here("webcam", "--weights", str(tiny_generator_file), "--no-window", "--camera", str(empty),
+                           "--record", str(tmp_path / "none.mp4"))
+    assert nothing.returncode == 1 and not (tmp_path / "none.mp4").exists()
+    assert nothing.stderr.splitlines() == [f"cycletools: error: {empty}: no frames could be decoded"]

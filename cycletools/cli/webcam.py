@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = """Translate a live camera stream and show it in a window (keys: q or Esc quit, s side by side,
 n / p switch to the next / previous domain that has weights). --camera takes a device index
 (default 0), a video file or a stream URL; --record OUT.mp4 saves the translated stream (written to
 a temporary file, renamed into place when you quit). --no-window runs without a preview (for
-recording, or on machines without a display)."""
+recording, or on machines without a display). Exit status: 0 done (q, Esc, Ctrl-C or the end of a
+clip), 1 error, 3 a video file ended before the frames its container promises (the recording is kept)."""
 
 
 def add_parser(commands) -> None:
@@ -48,6 +50,9 @@ def run_webcam(args: argparse.Namespace) -> int:
     result = session.run()
     where = f" → {result.recorded}" if result.recorded else ""
     print(f"{result.frames} frames in {result.seconds:.1f} s ({speed_text(result.frames, result.seconds)}){where}")
+    if result.ends_early:
+        print(f"cycletools: warning: {result.ends_early}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -33,7 +33,8 @@ WINDOW = "cycletools"
 
 
 def _cv2():
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # our own error line says what went wrong
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # our own error and warning lines say what went wrong
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines too (AV_LOG_QUIET)
     return require("cv2", "media", "the webcam")
 
 
@@ -65,6 +66,7 @@ class LiveResult:
     frames: int
     seconds: float
     recorded: Path | None
+    ends_early: str | None = None  # why a clip stopped short of the frames its container promises
 
     @property
     def frames_per_second(self) -> float:
@@ -113,6 +115,7 @@ class LiveSession:
         if record is not None:  # before the camera opens: a recording never replaces the clip it reads
             check_video_target(record, camera if Path(camera).is_file() else None)
         self.window, self.record = window, Path(record) if record else None
+        self.camera = camera
         self.capture, self.is_file = open_camera(camera)
 
     def _frame_size(self, width: int, height: int) -> tuple[int, int]:
@@ -123,15 +126,20 @@ class LiveSession:
     def run(self) -> LiveResult:
         cv2 = self.cv2
         fps = Fraction(self.capture.get(cv2.CAP_PROP_FPS) or 30).limit_denominator(1001)
-        writer, tmp, recorder = None, None, None
+        writer, tmp, recorder, ends_early = None, None, None, None
         frames, started, shown_fps = 0, time.perf_counter(), 0.0
+        promised = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.is_file else 0
         with StopRequest(force_on_repeat=False) as stop:
             try:
                 while (self.max_frames is None or frames < self.max_frames) and not stop.requested:
                     ok, bgr = self.capture.read()
                     if not ok:
                         if frames == 0:
-                            raise CycletoolsError("the camera gave no frames")
+                            raise CycletoolsError(f"{self.camera}: no frames could be decoded" if self.is_file
+                                                  else "the camera gave no frames")
+                        if frames < promised - 2:  # a truncated clip (two frames' slack for estimated counts)
+                            ends_early = (f"{self.camera} ends early: the container promises {promised} frames, "
+                                          f"{frames} could be decoded")
                         break
                     stamp = (self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 if self.is_file
                              else time.perf_counter() - started)
@@ -169,7 +177,8 @@ class LiveSession:
                     except BaseException:
                         tmp.unlink(missing_ok=True)
                         raise
-        return LiveResult(frames, time.perf_counter() - started, self.record if recorder is not None else None)
+        return LiveResult(frames, time.perf_counter() - started, self.record if recorder is not None else None,
+                          ends_early)
 
     def _show(self, frame: np.ndarray, fps: float) -> bool:
         """Display with an FPS overlay; handle keys. False when the user quits."""
