@@ -99,7 +99,7 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
 
     ``architectures``: the known architecture names (``None`` leaves the architecture unchecked).
     """
-    from cycletools.training.config import setting_problems
+    from cycletools.training.config import setting_problems, value_problems
 
     if not isinstance(spec, DomainSpec):
         raise CycletoolsError(f"registered {type(spec).__name__} instead of a DomainSpec")
@@ -120,6 +120,7 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
         problems.append("run_direction must be a2b or b2a")
     if isinstance(spec.train_defaults, Mapping):
         problems += setting_problems(dict(spec.train_defaults), "training settings in train_defaults")
+        problems += value_problems(dict(spec.train_defaults), "train_defaults")
     else:
         problems.append("train_defaults must be a mapping of training settings")
     for source in spec.sources:

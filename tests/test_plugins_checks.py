@@ -257,6 +257,22 @@ def test_an_unknown_setting_lists_the_accepted_names(tmp_path: Path):
         validate_spec(spec, ["resnet"])
 
 
+def test_train_defaults_of_the_wrong_type_are_reported_at_load():
+    from cycletools.domains import DomainSpec, validate_spec
+
+    spec = DomainSpec(name="a2b", title="A", family="object", source="a", target="b",
+                      train_defaults={"epochs": "lots", "crop-size": 64.5, "lr": "2e-4", "time_budget": "soon",
+                                      "lambda_identity": 0.5})
+    with pytest.raises(CycletoolsError) as caught:
+        validate_spec(spec, ["resnet"])
+    message = str(caught.value)
+    for problem in ("train_defaults: epochs takes a whole number, not 'lots'",
+                    "train_defaults: crop-size takes a whole number, not 64.5",
+                    "train_defaults: time_budget takes a positive duration (e.g. 90m), not 'soon'"):
+        assert problem in message, message
+    assert "train_defaults: lr" not in message and "lambda_identity" not in message  # '2e-4' is a number
+
+
 # ---------------------------------------------------------------- 5. weights status without torch
 PROBE = """
 import json, sys

@@ -176,7 +176,7 @@ def test_old_option_names_still_work_with_a_warning(tmp_path: Path, tiny_generat
         args += ["--out", str(tmp_path / "runs"), "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1"]
     result = run_cli_here(*args)
     assert result.returncode == 0, result.stderr
-    assert f"--size is deprecated" in result.stderr and f"use {new}" in result.stderr
+    assert "--size is deprecated" in result.stderr and f"use {new}" in result.stderr
     assert "Traceback" not in result.stderr
 
 

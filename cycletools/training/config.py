@@ -147,6 +147,26 @@ def setting_problems(values: dict[str, Any], what: str = "settings", accepted: s
     return problems
 
 
+KIND_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false"}
+
+
+def value_problems(values: dict[str, Any], what: str = "settings") -> list[str]:
+    """The values of known settings that cannot become their setting's type (``epochs = "lots"``)."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    problems = []
+    for key, value in values.items():
+        name = setting_name(key)
+        if name not in FIELD_NAMES or value is None:
+            continue
+        try:
+            parse_duration(value) if name == "time_budget" else _coerce(name, value, types[name])
+        except (TypeError, ValueError, CycletoolsError):
+            kind = types[name].split("|")[0].strip()
+            wanted = "a positive duration (e.g. 90m)" if name == "time_budget" else KIND_WORDS.get(kind, kind)
+            problems.append(f"{what}: {key} takes {wanted}, not {value!r}")
+    return problems
+
+
 def by_setting(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` keyed by the settings their names stand for (``crop-size`` → ``size``)."""
     return {setting_name(key): value for key, value in values.items()}
