@@ -190,6 +190,48 @@ def test_a_run_can_start_from_an_earlier_student_of_the_same_size(tmp_path: Path
                                          init=str(earlier)), progress=False)
 
 
+def test_a_run_continues_with_the_discriminator_saved_beside_its_student(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    teacher = init_weights(ResnetGenerator(ngf=8, n_blocks=1)).eval()
+
+    def config(name: str, **changes) -> DistillConfig:
+        settings = dict(student="tiny", size=32, steps=2, ndf=8, gan_target="teacher", whole_images=True,
+                        lambda_feat=0.0)
+        return DistillConfig(data=str(data), name=name, out=str(tmp_path), **{**settings, **changes})
+
+    first = Distiller(teacher, config("first"), progress=False)
+    first.run()
+    saved = tmp_path / "first" / "discriminator.safetensors"
+    assert read_metadata(saved)["cycletools.discriminator"] == '{"gan_target": "teacher", "input_nc": 6, "ndf": 8}'
+    stored = load_file(saved)
+    assert stored.keys() == first.discriminator.state_dict().keys()
+    assert all(torch.equal(tensor.cpu(), stored[name]) for name, tensor in first.discriminator.state_dict().items())
+    half = tmp_path / "half.safetensors"  # fp16, as a committed one may be kept
+    from safetensors.torch import save_file
+    save_file({k: v.half() for k, v in stored.items()}, str(half), metadata=read_metadata(saved))
+    for path in (saved, half):
+        later = Distiller(teacher, config("later", init=str(tmp_path / "first" / "student.safetensors"),
+                                          init_discriminator=str(path)), progress=False)
+        for name, tensor in later.discriminator.state_dict().items():
+            assert torch.allclose(tensor.cpu(), stored[name], atol=1e-3 * float(stored[name].abs().max()) + 1e-6)
+    with pytest.raises(CycletoolsError, match=r"a discriminator for --gan-target teacher --ndf 8; this run has "
+                                              r"--gan-target teacher --ndf 16"):
+        Distiller(teacher, config("wide", ndf=16, init_discriminator=str(saved)), progress=False)
+    with pytest.raises(CycletoolsError, match=r"earlier.safetensors: not a discriminator saved by cycletools"):
+        student = save_generator(init_weights(MobileResnetGenerator(**STUDENTS["tiny"])), tmp_path / "earlier.safetensors")
+        Distiller(teacher, config("wrong", init_discriminator=str(student)), progress=False)
+    (tmp_path / "header.safetensors").write_bytes(saved.read_bytes()[:100])
+    (tmp_path / "tensors.safetensors").write_bytes(saved.read_bytes()[:-100])
+    for cut, reason in (("header", "not a readable safetensors file"), ("tensors", "not a readable discriminator")):
+        with pytest.raises(CycletoolsError, match=rf"{cut}.safetensors: {reason} \("):
+            Distiller(teacher, config("cut", init_discriminator=str(tmp_path / f"{cut}.safetensors")), progress=False)
+    with pytest.raises(CycletoolsError, match=r"--lambda-gan 0 has none"):
+        config("none", lambda_gan=0.0, init_discriminator=str(saved)).validate()
+    alone = Distiller(teacher, config("alone", lambda_gan=0.0), progress=False)
+    alone.run()
+    assert not (tmp_path / "alone" / "discriminator.safetensors").exists()  # no GAN loss, no discriminator
+
+
 def test_inheriting_the_teachers_own_widths_reproduces_it_exactly():
     torch.manual_seed(0)
     teacher = init_weights(MobileResnetGenerator(**STUDENTS["small"])).eval()

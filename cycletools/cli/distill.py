@@ -21,7 +21,9 @@ the size you translate at: --whole-images --crop-size 256 (the teacher translate
 with --lambda-feat 0 it is not needed again); --lambda-gan 0 leaves the discriminator out (a step
 costs about 2.5× less). The student is saved to RUN/student.safetensors
 every --save-every steps and when the run stops (Ctrl-C stops after the current step);
-RUN/distill.csv logs the losses. Register it as the domain's fast variant with
+RUN/distill.csv logs the losses; the discriminator is kept beside the student as
+RUN/discriminator.safetensors (continue a run with --init RUN/student.safetensors
+--init-discriminator RUN/discriminator.safetensors). Register the student as the domain's fast variant with
   cycletools weights import RUN/student.safetensors --plugin NAME --variant fast"""
 
 STUDENT_SIZES = ("small", "medium", "tiny")  # the keys of cycletools.training.distill.STUDENTS
@@ -74,6 +76,10 @@ def add_parser(commands) -> None:
                         help="weight of the block-feature loss when the student inherits (default: 1)")
     parser.add_argument("--ndf", type=WIDTH, default=64, help="discriminator width (default: 64, the paper's)")
     parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
+    parser.add_argument("--init-discriminator", metavar="FILE",
+                        help="continue with an earlier run's discriminator (RUN/discriminator.safetensors, saved "
+                             "with each student), so the GAN loss does not restart from an untrained judge; same "
+                             "--gan-target and --ndf")
     parser.add_argument("--no-inherit", dest="inherit", action="store_false",
                         help="start from random weights even when the teacher is a wider sub-mobile ResNet "
                              "(by default the student inherits the teacher's weights, refitted)")
@@ -99,7 +105,8 @@ def run_distill(args: argparse.Namespace) -> int:
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
                            lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
-                           save_every=args.save_every, init=args.init, inherit=args.inherit, device=args.device,
+                           save_every=args.save_every, init=args.init, init_discriminator=args.init_discriminator,
+                           inherit=args.inherit, device=args.device,
                            time_budget=budget, workers=args.workers, whole_images=args.whole_images,
                            gan_target=args.gan_target, snapshot_every=snapshots)
     distiller = Distiller(teacher.module, config, teacher_source=str(teacher.source))

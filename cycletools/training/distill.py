@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from cycletools.data.unpaired import EpochPlan, PlanSampler, UnpairedImages
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, first_line
 from cycletools.models import NLayerDiscriminator, init_weights
 from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.inherit import can_inherit, inherit_student
@@ -55,6 +55,8 @@ STUDENTS: dict[str, dict[str, Any]] = {
 }
 LOG_COLUMNS = ("step", "crop", "lr", "rec", "loss_D", "steps_per_s")
 CALIBRATION_IMAGES = 24  # real images the inheritance's least-squares fits are made on
+DISCRIMINATOR_FILE = "discriminator.safetensors"  # saved beside the student, to continue a run with
+DISCRIMINATOR_KEY = "cycletools.discriminator"  # header entry: what the discriminator judges, and its width
 GAN_TARGETS = ("real", "teacher")  # what the discriminator takes as real: domain B's images, or the teacher's outputs
 
 
@@ -81,6 +83,7 @@ class DistillConfig:
     log_every: int = 50
     save_every: int = 1000
     init: str | None = None
+    init_discriminator: str | None = None
     inherit: bool = True
     time_budget: float | None = None
     workers: int | None = None
@@ -114,6 +117,8 @@ class DistillConfig:
         if self.whole_images and (self.finish_steps or self.load_size or self.workers):
             raise CycletoolsError("--whole-images trains on whole images at --crop-size, translated by the teacher "
                                   "once: it does not go with --finish-size, --load-size or --workers")
+        if self.init_discriminator and not self.lambda_gan:
+            raise CycletoolsError("--init-discriminator continues the GAN loss's discriminator; --lambda-gan 0 has none")
         if self.snapshot_every is not None and self.snapshot_every <= 0:
             raise CycletoolsError("--snapshot-every must be a positive duration")
         return self
@@ -188,6 +193,8 @@ class Distiller:
         self.paired = config.gan_target == "teacher"
         self.discriminator = init_weights(NLayerDiscriminator(input_nc=6 if self.paired else 3, ndf=config.ndf)
                                           ).to(self.device)
+        if config.init_discriminator:
+            self._discriminator_from(config.init_discriminator)
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
         self.sampler = PlanSampler(config.batch_size)
@@ -199,6 +206,43 @@ class Distiller:
                                  num_workers=workers, persistent_workers=workers > 0,
                                  pin_memory=self.device.type == "cuda")
         self.run_dir = Path(config.out) / config.name
+
+    def save_discriminator(self, path: Path | None = None) -> Path:
+        """The discriminator beside the student (``--init-discriminator`` continues with it), atomically."""
+        from safetensors.torch import save_file
+
+        from cycletools.utils.atomic import atomic_path
+
+        path = path or self.run_dir / DISCRIMINATOR_FILE
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.discriminator.state_dict().items()}
+        shape = {"input_nc": 6 if self.paired else 3, "ndf": self.config.ndf, "gan_target": self.config.gan_target}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={DISCRIMINATOR_KEY: json.dumps(shape, sort_keys=True)})
+        return path
+
+    def _discriminator_from(self, path: str) -> None:
+        """Continue with an earlier run's discriminator (fp32 or fp16), which must judge what this one does."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from cycletools.utils.safetensors_header import read_header_metadata
+
+        try:
+            shape = json.loads(read_header_metadata(path).get(DISCRIMINATOR_KEY, "null"))
+            tensors = load_file(path)
+        except (OSError, ValueError, SafetensorError) as exc:
+            raise CycletoolsError(f"{path}: not a readable discriminator ({first_line(exc)})") from None
+        if not isinstance(shape, dict):
+            raise CycletoolsError(f"{path}: not a discriminator saved by cycletools distill")
+        wanted = {"input_nc": 6 if self.paired else 3, "ndf": self.config.ndf, "gan_target": self.config.gan_target}
+        if {k: shape.get(k) for k in wanted} != wanted:
+            raise CycletoolsError(f"{path}: a discriminator for --gan-target {shape.get('gan_target')} --ndf "
+                                  f"{shape.get('ndf')}; this run has --gan-target {self.config.gan_target} --ndf "
+                                  f"{self.config.ndf}")
+        try:
+            self.discriminator.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise CycletoolsError(f"{path}: its tensors do not fit the discriminator ({first_line(exc)})") from None
 
     def _start_from(self, path: str) -> None:
         """Continue from an earlier student of the same size (e.g. one trained on smaller crops)."""
@@ -320,6 +364,8 @@ class Distiller:
                     log_clock = time.perf_counter()
                 if done % config.save_every == 0:
                     self.save_student(done, extra=spent())
+                    if config.lambda_gan:
+                        self.save_discriminator()
                 seconds_in = time.perf_counter() - started
                 if config.snapshot_every and seconds_in >= next_snapshot:
                     self.save_student(done, self.run_dir / "snapshots" / f"student-{seconds_in / 60:06.1f}min.safetensors",
@@ -331,6 +377,8 @@ class Distiller:
         self._hooks.clear()
         seconds = time.perf_counter() - started
         path = self.save_student(done, extra=spent())
+        if config.lambda_gan:
+            self.save_discriminator()
         window = max(1, min(len(recs) // 5, 50))
         first = float(torch.stack(recs[:window]).mean()) if recs else float("nan")
         last = float(torch.stack(recs[-window:]).mean()) if recs else float("nan")
