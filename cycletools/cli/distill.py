@@ -19,11 +19,11 @@ teacher at every step). --no-inherit starts from random weights instead.
 A CycleGAN generator's output depends on the whole image (InstanceNorm), so train on images of
 the size you translate at: --whole-images --crop-size 256 (the teacher translates them once;
 with --lambda-feat 0 it is not needed again); --lambda-gan 0 leaves the discriminator out (a step
-costs about 2.5× less). The student is saved to RUN/student.safetensors
-every --save-every steps and when the run stops (Ctrl-C stops after the current step);
-RUN/distill.csv logs the losses; the discriminator is kept beside the student as
+costs about 2.5× less). The student is saved to RUN/student.safetensors every --save-every steps
+and when the run stops (Ctrl-C stops after the current step), the discriminator beside it as
 RUN/discriminator.safetensors (continue a run with --init RUN/student.safetensors
---init-discriminator RUN/discriminator.safetensors). Register the student as the domain's fast variant with
+--init-discriminator RUN/discriminator.safetensors); RUN/distill.csv logs the losses. Register
+the student as the domain's fast variant with
   cycletools weights import RUN/student.safetensors --plugin NAME --variant fast"""
 
 STUDENT_SIZES = ("small", "medium", "tiny")  # the keys of cycletools.training.distill.STUDENTS

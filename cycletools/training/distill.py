@@ -191,8 +191,8 @@ class Distiller:
         # Against the teacher, the discriminator judges (input, translation) pairs, as pix2pix does: the
         # student's translation of this image against the teacher's.
         self.paired = config.gan_target == "teacher"
-        self.discriminator = init_weights(NLayerDiscriminator(input_nc=6 if self.paired else 3, ndf=config.ndf)
-                                          ).to(self.device)
+        self.discriminator = init_weights(NLayerDiscriminator(input_nc=self.discriminator_shape["input_nc"],
+                                                              ndf=config.ndf)).to(self.device)
         if config.init_discriminator:
             self._discriminator_from(config.init_discriminator)
         self.opt_G = torch.optim.Adam(self.student.parameters(), lr=config.lr, betas=(0.5, 0.999))
@@ -207,6 +207,11 @@ class Distiller:
                                  pin_memory=self.device.type == "cuda")
         self.run_dir = Path(config.out) / config.name
 
+    @property
+    def discriminator_shape(self) -> dict[str, Any]:
+        """What the discriminator judges and its width, kept in its file's header."""
+        return {"input_nc": 6 if self.paired else 3, "ndf": self.config.ndf, "gan_target": self.config.gan_target}
+
     def save_discriminator(self, path: Path | None = None) -> Path:
         """The discriminator beside the student (``--init-discriminator`` continues with it), atomically."""
         from safetensors.torch import save_file
@@ -215,9 +220,9 @@ class Distiller:
 
         path = path or self.run_dir / DISCRIMINATOR_FILE
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.discriminator.state_dict().items()}
-        shape = {"input_nc": 6 if self.paired else 3, "ndf": self.config.ndf, "gan_target": self.config.gan_target}
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={DISCRIMINATOR_KEY: json.dumps(shape, sort_keys=True)})
+            save_file(tensors, str(tmp),
+                      metadata={DISCRIMINATOR_KEY: json.dumps(self.discriminator_shape, sort_keys=True)})
         return path
 
     def _discriminator_from(self, path: str) -> None:
@@ -234,7 +239,7 @@ class Distiller:
             raise CycletoolsError(f"{path}: not a readable discriminator ({first_line(exc)})") from None
         if not isinstance(shape, dict):
             raise CycletoolsError(f"{path}: not a discriminator saved by cycletools distill")
-        wanted = {"input_nc": 6 if self.paired else 3, "ndf": self.config.ndf, "gan_target": self.config.gan_target}
+        wanted = self.discriminator_shape
         if {k: shape.get(k) for k in wanted} != wanted:
             raise CycletoolsError(f"{path}: a discriminator for --gan-target {shape.get('gan_target')} --ndf "
                                   f"{shape.get('ndf')}; this run has --gan-target {self.config.gan_target} --ndf "
