@@ -303,6 +303,13 @@ class Distiller:
                               metadata={"cycletools.distilled_from": self.teacher_source,
                                         "cycletools.steps": str(steps), **(extra or {})})
 
+    def _save_run(self, steps: int, extra: dict[str, str]) -> Path:
+        """RUN/student.safetensors, and the discriminator beside it where the GAN loss has one."""
+        path = self.save_student(steps, extra=extra)
+        if self.config.lambda_gan:
+            self.save_discriminator()
+        return path
+
     def _batches(self):
         """Training batches without end, a new shuffled epoch plan after each pass."""
         if self.pairs is not None:
@@ -368,9 +375,7 @@ class Distiller:
                     bar.set_postfix({"rec": f"{mean_rec:.4f}", "steps/s": f"{rate:.1f}"})
                     log_clock = time.perf_counter()
                 if done % config.save_every == 0:
-                    self.save_student(done, extra=spent())
-                    if config.lambda_gan:
-                        self.save_discriminator()
+                    self._save_run(done, spent())
                 seconds_in = time.perf_counter() - started
                 if config.snapshot_every and seconds_in >= next_snapshot:
                     self.save_student(done, self.run_dir / "snapshots" / f"student-{seconds_in / 60:06.1f}min.safetensors",
@@ -381,9 +386,7 @@ class Distiller:
             hook.remove()
         self._hooks.clear()
         seconds = time.perf_counter() - started
-        path = self.save_student(done, extra=spent())
-        if config.lambda_gan:
-            self.save_discriminator()
+        path = self._save_run(done, spent())
         window = max(1, min(len(recs) // 5, 50))
         first = float(torch.stack(recs[:window]).mean()) if recs else float("nan")
         last = float(torch.stack(recs[-window:]).mean()) if recs else float("nan")
