@@ -7,9 +7,10 @@ into a loaded generator, for the CLI, the web app, the webcam, eval, distill and
     loaded = get_generator(run="runs/h2z", direction="b2a")     # a training run
     loaded.module, loaded.config, loaded.source, loaded.provenance()
 
-For a domain the weights come from ``weights`` when given, else the plugin's bundled file, else the
-user cache, else (only with ``download=True``) its download source; ``variant`` picks the full
-generator or its compact ``fast`` student. ``backend`` is ``torch``, ``compile`` (torch.compile,
+For a domain the weights come from ``weights`` when given, else from the generator ``variant`` names:
+``bundled`` (shipped with its plugin), ``full`` (fetched or imported into the user cache, or downloaded
+when ``download=True``), ``fast`` (a compact student); ``auto`` picks one of those here (see ``choose``
+in store.py: what the user fetched or imported wins over what ships). ``backend`` is ``torch``, ``compile`` (torch.compile,
 applied where the generator runs: see ``Translator``) or ``onnxruntime`` (a cached ONNX export).
 """
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 BACKENDS = ("torch", "compile", "onnxruntime", "openvino")
 EXPORTED = ("onnxruntime", "openvino")  # backends that run a cached ONNX export on the CPU
-VARIANTS = ("auto", "full", "fast")
+VARIANTS = ("auto", "bundled", "full", "fast")
 
 
 @dataclass
@@ -64,8 +65,9 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
                   calibrate: str | os.PathLike | None = None) -> LoadedGenerator:
     """Load the generator that ``domain``, ``weights`` or ``run`` names (``weights`` may go with ``domain``).
 
-    ``variant`` (domains only): ``auto`` takes the fast student on the CPU when it is here, the full
-    generator otherwise, and the fast one wherever it is the only one here. ``precision="int8"``
+    ``variant`` (domains only): ``bundled`` (shipped with cycletools), ``full`` (fetched or imported into
+    the cache) or ``fast`` (a compact student); ``auto`` follows ``store.PREFERENCE``: on the CPU the fast
+    student, else the full generator, else the bundled one; elsewhere full, bundled, fast. ``precision="int8"``
     (ONNX Runtime only) quantises the export, calibrated on the images in ``calibrate``.
     """
     import torch
@@ -119,15 +121,26 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
 
 
 def _choose_variant(spec: "DomainSpec", variant: str, weights, device) -> tuple[str, str | None]:
+    """The variant ``auto`` means here (``store.PREFERENCE``), and a line saying so where another is here too."""
     from cycletools import store
 
-    if variant != "auto":
-        return variant, None
-    fast_here, full_here = store.status(spec, "fast").here, store.status(spec, "full").here
-    if weights is None and fast_here and (device.type == "cpu" or not full_here):
-        where = "on the CPU" if device.type == "cpu" else "(the only one here)"
-        return "fast", f"using the fast variant of {spec.name} {where} (--variant full for the full generator)"
-    return "full", None
+    if variant != "auto" or weights is not None:
+        return ("full" if variant == "auto" else variant), None
+    chosen = store.choose(spec, device.type)
+    if chosen is None:
+        return "full", None  # nothing here: the full generator, downloaded with --download or an error saying how
+    others = [current.variant for current in store.here(spec) if current.variant != chosen.variant]
+    if not others:
+        return chosen.variant, None
+    where = "on the CPU" if device.type == "cpu" else f"on {device.type}"
+    if chosen.variant == "fast":
+        what = f"the fast variant of {spec.name} {where}"
+    elif chosen.variant == "full":
+        what = f"the full {spec.name} generator you fetched or imported"
+    else:
+        what = f"the bundled {spec.name} generator"
+    choices = " or ".join(f"--variant {other}" for other in others)
+    return chosen.variant, f"using {what} ({choices} for the {'other' if len(others) == 1 else 'others'})"
 
 
 def _domain_weights(spec: "DomainSpec", weights, variant: str, download: bool,

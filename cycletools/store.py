@@ -42,13 +42,16 @@ def cache_dir() -> Path:
     return home() / "weights"
 
 
-VARIANTS = ("full", "fast")
+VARIANTS = ("bundled", "full", "fast")
+VARIANT_TEXT = {"bundled": "the generator shipped with cycletools",
+                 "full": "the full-size generator you fetched or imported",
+                 "fast": "the compact fast student"}
 
 
-def _variant_name(spec: DomainSpec, variant: str) -> str:
+def _check_variant(variant: str) -> str:
     if variant not in VARIANTS:
         raise CycletoolsError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
-    return spec.name if variant == "full" else f"{spec.name}.{variant}"
+    return variant
 
 
 def local_file(spec: DomainSpec, variant: str = "full") -> Path:
@@ -56,15 +59,18 @@ def local_file(spec: DomainSpec, variant: str = "full") -> Path:
 
     The ``fast`` variant (a compact student) sits beside the full generator as NAME.fast.safetensors.
     """
-    return cache_dir() / f"{_variant_name(spec, variant)}.safetensors"
+    if _check_variant(variant) == "bundled":
+        raise CycletoolsError("the bundled generator ships with its plugin; the cache holds full and fast ones")
+    return cache_dir() / f"{spec.name if variant == 'full' else f'{spec.name}.{variant}'}.safetensors"
 
 
-def bundled_file(spec: DomainSpec, variant: str = "full") -> Path | None:
-    if spec.bundled is None:
+def bundled_file(spec: DomainSpec, variant: str = "bundled") -> Path | None:
+    """The file a plugin ships for ``variant``: its bundled generator, or the bundled fast student beside it
+    (NAME.fast.safetensors); the full-size generator is never bundled (it comes into the cache)."""
+    if spec.bundled is None or _check_variant(variant) == "full":
         return None
     bundled = Path(spec.bundled)
-    _variant_name(spec, variant)  # validates the variant
-    return bundled if variant == "full" else bundled.with_name(f"{bundled.stem}.{variant}{bundled.suffix}")
+    return bundled if variant == "bundled" else bundled.with_name(f"{bundled.stem}.{variant}{bundled.suffix}")
 
 
 def downloaded_file(spec: DomainSpec, source: WeightsSource) -> Path:
@@ -77,6 +83,7 @@ class WeightsStatus:
     state: str  # bundled | cached | downloadable | missing
     path: Path | None = None
     url: str | None = None
+    variant: str = "full"
 
     @property
     def here(self) -> bool:
@@ -85,6 +92,8 @@ class WeightsStatus:
 
 
 def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
+    if _check_variant(variant) == "bundled":
+        return None
     candidates = [local_file(spec, variant)]
     if variant == "full":
         candidates += [downloaded_file(spec, source) for source in spec.sources]
@@ -92,26 +101,58 @@ def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
 
 
 def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
-    """Where this domain's weights would come from right now (no network access)."""
+    """Where this domain's ``variant`` would come from right now (no network access): the bundled file
+    (``bundled``, or a bundled ``fast`` student), else the cache, else a download source (``full`` only)."""
     url = spec.sources[0].url if spec.sources and variant == "full" else None
     bundled = bundled_file(spec, variant)
     if bundled is not None and bundled.is_file():
-        return WeightsStatus("bundled", bundled, url)
+        return WeightsStatus("bundled", bundled, url, variant)
     cached = cached_path(spec, variant)
     if cached is not None:
-        return WeightsStatus("cached", cached, url)
-    return WeightsStatus("downloadable" if url else "missing", None, url)
+        return WeightsStatus("cached", cached, url, variant)
+    return WeightsStatus("downloadable" if url else "missing", None, url, variant)
 
 
-def weights_architecture(spec: DomainSpec, variant: str = "full") -> dict[str, Any] | None:
+# The default rule ("auto"), in order of preference. What you fetched or imported ("full") comes before
+# what ships with cycletools ("bundled"): you asked for it. On the CPU a fast student comes first (the
+# full ResNet-9 runs at 1-2 frames/s there); on a GPU speed matters less than the full generator's fidelity.
+PREFERENCE = {"cpu": ("fast", "full", "bundled"), "other": ("full", "bundled", "fast")}
+
+
+def choose(spec: DomainSpec, device_type: str = "cpu") -> WeightsStatus | None:
+    """The generator ``--plugin NAME`` uses on a ``device_type`` device (``variant`` auto): the first here in
+    ``PREFERENCE``; ``None`` when none is here."""
+    order = PREFERENCE["cpu" if device_type == "cpu" else "other"]
+    return next((current for current in (status(spec, variant) for variant in order) if current.here), None)
+
+
+def best_variant(spec: DomainSpec) -> str:
+    """The variant a teacher or an export starts from: the most faithful one here (full, bundled, fast), else
+    full (downloaded on request, or an error saying how to get it)."""
+    chosen = choose(spec, "other")
+    return chosen.variant if chosen else "full"
+
+
+def in_use(spec: DomainSpec, device_type: str = "cpu") -> WeightsStatus:
+    """What ``choose`` picks, else the full generator's status (downloadable or missing)."""
+    return choose(spec, device_type) or status(spec, "full")
+
+
+def here(spec: DomainSpec) -> list[WeightsStatus]:
+    """The generators of ``spec`` on this machine, bundled, full, fast."""
+    return [current for current in (status(spec, variant) for variant in VARIANTS) if current.here]
+
+
+def weights_architecture(spec: DomainSpec, variant: str | None = None) -> dict[str, Any] | None:
     """The architecture of the weights here (read from a safetensors header; ``None`` when unknown
-    without loading them, e.g. for a downloaded ``.pth``, or when none are here)."""
-    current = status(spec, variant)
+    without loading them, e.g. for a downloaded ``.pth``, or when none are here); ``variant`` None: the
+    generator in use on the CPU."""
+    current = in_use(spec) if variant is None else status(spec, variant)
     return file_architecture(current.path) if current.here else None
 
 
 def architecture_text(spec: DomainSpec) -> str:
-    """The declared architecture, or what the weights here are when they differ:
+    """The declared architecture, or what the weights in use are when they differ:
     ``resnet ngf=4 blocks=1 (declared resnet ngf=64 blocks=9)``."""
     actual = weights_architecture(spec)
     if not actual or not spec.architecture_differences(actual):
@@ -130,38 +171,74 @@ def file_architecture(path: Path) -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
+def origin_text(spec: DomainSpec, current: WeightsStatus) -> str:
+    """Where the generator in ``current`` came from, in a few words and without server paths: the
+    ``cycletools.origin`` its file records (a bundled file's makers), else how it reached the cache."""
+    if not current.here:
+        return f"not here; download source {current.url}" if current.url else "not here"
+    try:
+        metadata = read_header_metadata(current.path) if current.path.suffix == ".safetensors" else {}
+    except CycletoolsError:
+        metadata = {}
+    if metadata.get("cycletools.origin"):
+        text = metadata["cycletools.origin"]
+    elif metadata.get("cycletools.imported_from"):
+        text = f"imported from {Path(metadata['cycletools.imported_from']).name}"
+    elif current.path.suffix != ".safetensors" and spec.sources:
+        text = f"downloaded from {spec.sources[0].url}"
+    else:
+        text = "a file in the weights cache" if current.state == "cached" else "shipped with its plugin"
+    if metadata.get("cycletools.distilled_from") and "distilled" not in text:
+        text += f", distilled from {Path(metadata['cycletools.distilled_from']).name}"
+    return text
+
+
 def usable(spec: DomainSpec) -> bool:
-    """Whether a generator of ``spec`` (full or fast) is here, without downloading anything."""
-    return any(status(spec, variant).here for variant in VARIANTS)
+    """Whether a generator of ``spec`` (bundled, full or fast) is here, without downloading anything."""
+    return choose(spec) is not None
 
 
-def status_text(spec: DomainSpec) -> str:
-    """The full generator's state, and the fast variant's where it is here: "downloadable, fast bundled"."""
-    fast = status(spec, "fast")
-    return f"{status(spec).state}, fast {fast.state}" if fast.here else status(spec).state
+def status_text(spec: DomainSpec, device_type: str = "cpu") -> str:
+    """The state of the generator in use, then the others here: ``bundled``, ``cached, also bundled``,
+    ``fast bundled, full downloadable`` … (``downloadable`` or ``missing`` when none is here)."""
+    def label(current: WeightsStatus) -> str:
+        if current.variant == "fast":
+            return f"fast {current.state}"
+        return current.state if current is used else (
+            "also bundled" if current.variant == "bundled" else f"full {current.state}")
+
+    used = in_use(spec, device_type)
+    order = PREFERENCE["cpu" if device_type == "cpu" else "other"]
+    others = sorted((current for current in here(spec) if current.variant != used.variant),
+                    key=lambda current: order.index(current.variant))
+    if used.variant == "fast" and not status(spec, "full").here and spec.sources:
+        others.append(status(spec, "full"))
+    return ", ".join(label(current) for current in [used, *others])
 
 
 def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
             registry: "Registry | None" = None, variant: str = "full") -> Path:
-    """The weights file to use for ``spec``: bundled, else cached (checksum verified), else downloaded
-    when ``download`` is true; otherwise an error saying how to get it."""
-    if variant != "full":
-        current = status(spec, variant)
+    """The weights file of ``variant`` for ``spec``: bundled, else cached (checksum verified), else (the full
+    generator) downloaded when ``download`` is true; otherwise an error saying how to get it."""
+    current = status(spec, _check_variant(variant))
+    if variant == "bundled":
+        if current.here:
+            return current.path
+        raise CycletoolsError(f"{spec.name} has no bundled generator ({status_text(spec)}); 'cycletools weights "
+                              "list' shows what is here")
+    if variant == "fast":
         if current.here:
             return current.path
         raise CycletoolsError(f"{spec.name} has no {variant} variant here: distil one (cycletools distill --plugin "
                               f"{spec.name} --data DIR) and import it with --variant {variant}, or place it at "
                               f"{local_file(spec, variant)}")
-    current = status(spec)
-    if current.state == "bundled":
-        return current.path
     if current.state == "cached":
         verify_checksum(spec, current.path)
         return current.path
     if download and spec.sources:
         return fetch(spec, progress=progress, registry=registry)
     if spec.sources:
-        raise CycletoolsError(f"no weights for {spec.name} yet: fetch them with 'cycletools weights fetch "
+        raise CycletoolsError(f"no full weights for {spec.name} yet: fetch them with 'cycletools weights fetch "
                               f"{spec.name}' (or add --download), which downloads {spec.sources[0].url} to "
                               f"{downloaded_file(spec, spec.sources[0])}")
     raise CycletoolsError(f"no weights for {spec.name}: train them (cycletools train --plugin {spec.name} "
@@ -272,11 +349,16 @@ def download(url: str, target: Path, sha256: str | None = None, progress: bool =
 
 
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
-                   registry: "Registry | None" = None, variant: str = "full") -> Path:
-    """Convert a generator file or a training run into the cache, as this domain's local weights."""
+                   registry: "Registry | None" = None, variant: str = "full", output: str | os.PathLike | None = None,
+                   origin: str | None = None) -> Path:
+    """Convert a generator file or a training run into the cache, as this domain's ``variant`` (full or fast),
+    or into ``output`` (e.g. a plugin's bundled file), recording where it came from: the source's name and
+    SHA-256 and, when given, ``origin`` (who made it, shown by ``weights list`` and the app)."""
     from cycletools.runs import run_weights_path
     from cycletools.weights import load_generator, read_metadata, save_generator
 
+    if _check_variant(variant) == "bundled" and output is None:
+        raise CycletoolsError("a bundled generator is written into a plugin's weights folder: give --output FILE")
     source = Path(source)
     if source.is_dir():
         direction = direction or spec.run_direction
@@ -286,11 +368,20 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
                                   f"(no {run_weights})")
         source = run_weights
     generator, config = load_generator(source, registry)
-    target = local_file(spec, variant)
+    target = Path(output) if output is not None else local_file(spec, variant)
+    if target.suffix != ".safetensors":
+        raise CycletoolsError(f"{target}: imported weights are written as .safetensors")
+    if target.exists() and target.resolve() == source.resolve():
+        raise CycletoolsError(f"{target} is the file being imported; write the converted one elsewhere")
     target.parent.mkdir(parents=True, exist_ok=True)
-    origin = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
-    save_generator(generator, target, config, metadata={**origin, "cycletools.domain": spec.name,
-                                                        "cycletools.variant": variant,
-                                                        "cycletools.imported_from": str(source.resolve())})
-    record_checksum(target, file_sha256(target))
+    kept = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
+    metadata = {**kept, "cycletools.domain": spec.name, "cycletools.variant": variant,
+                # a file written to be shipped names its source, not a path on this machine
+                "cycletools.imported_from": source.name if output is not None else str(source.resolve()),
+                "cycletools.imported_sha256": file_sha256(source)}
+    if origin:
+        metadata["cycletools.origin"] = " ".join(origin.split())
+    save_generator(generator, target, config, metadata=metadata)
+    if output is None:
+        record_checksum(target, file_sha256(target))
     return target

@@ -87,17 +87,20 @@ def test_fast_variant_is_chosen_on_cpu_and_full_on_request(tmp_path: Path, tiny_
     assert imported["cycletools.distilled_from"] == read_metadata(student)["cycletools.distilled_from"] != ""
     assert (imported["cycletools.variant"], imported["cycletools.imported_from"]) == ("fast", str(student.resolve()))
 
-    fast_rows = [line.split() for line in cli("weights", "list").stdout.splitlines() if line.startswith("apple2orange ")]
-    assert fast_rows[1][:3] == ["apple2orange", "(fast)", "cached"], fast_rows
+    rows = [line.split() for line in cli("weights", "list").stdout.splitlines() if line.startswith("apple2orange ")]
+    # The generator --plugin uses here first (the fast one, on the CPU), then the others.
+    assert [row[:3] for row in rows] == [["apple2orange", "cached", str(home / "weights" / "apple2orange.fast.safetensors")],
+                                         ["apple2orange", "(full)", "cached"]], rows
     listed = json.loads(cli("plugins", "--json").stdout)
-    assert next(r for r in listed if r["name"] == "apple2orange")["fast_weights"] == "cached"
-    assert "cached, fast cached" in next(line for line in cli("plugins").stdout.splitlines()
-                                         if line.startswith("apple2orange "))
+    row = next(r for r in listed if r["name"] == "apple2orange")
+    assert (row["fast_weights"], row["full_weights"], row["weights_variant"]) == ("cached", "cached", "fast")
+    assert "fast cached, full cached" in next(line for line in cli("plugins").stdout.splitlines()
+                                              if line.startswith("apple2orange "))
 
     auto = cli("translate", str(image), "--plugin", "apple2orange", "--device", "cpu", "-o", str(tmp_path / "b.png"))
     assert auto.returncode == 0, auto.stderr
     assert auto.stderr.splitlines()[0] == ("using the fast variant of apple2orange on the CPU "
-                                           "(--variant full for the full generator)")
+                                           "(--variant full for the other)")
     full = cli("translate", str(image), "--plugin", "apple2orange", "--variant", "full", "-o", str(tmp_path / "c.png"))
     assert full.returncode == 0 and "fast variant" not in full.stderr
 

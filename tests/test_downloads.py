@@ -137,13 +137,40 @@ def test_without_download_the_error_says_how_to_fetch(home: Path):
         store.resolve(domain("http://example.invalid/w.pth"))
 
 
-def test_resolution_order_bundled_then_cache(server, home: Path, tmp_path: Path, tiny_generator_file: Path):
-    bundled = tmp_path / "bundled.safetensors"
+def test_resolution_order_with_and_without_a_fetched_full_generator(server, home: Path, tmp_path: Path,
+                                                                    tiny_generator_file: Path):
+    """auto: on the CPU fast, full, bundled; elsewhere full, bundled, fast. What the user fetched or imported
+    (full) comes before what the plugin ships (bundled); each variant can still be asked for by name."""
+    bundled = tmp_path / "plugin" / "test2domain.safetensors"
     spec = domain(server.base + "/good.safetensors", bundled=bundled)
-    assert store.status(spec).state == "downloadable"
-    cached = store.fetch(spec, progress=False)
-    assert store.status(spec).state == "cached" and store.resolve(spec) == cached
-    local = store.import_weights(spec, tiny_generator_file)
-    assert local == home / "weights" / "test2domain.safetensors" and store.resolve(spec) == local
-    bundled.write_bytes(tiny_generator_file.read_bytes())
-    assert store.status(spec).state == "bundled" and store.resolve(spec) == bundled
+    assert store.choose(spec) is None and store.in_use(spec).state == "downloadable"
+    assert store.status_text(spec) == "downloadable" and not store.usable(spec)
+    with pytest.raises(CycletoolsError, match="no full weights for test2domain yet: fetch them"):
+        store.resolve(spec, variant="full")
+    with pytest.raises(CycletoolsError, match="test2domain has no bundled generator"):
+        store.resolve(spec, variant="bundled")
+
+    bundled.parent.mkdir()
+    bundled.write_bytes(tiny_generator_file.read_bytes())  # the plugin ships one: a fresh install
+    for device in ("cpu", "cuda"):
+        assert store.choose(spec, device).variant == "bundled"
+    assert store.status_text(spec) == "bundled" and store.best_variant(spec) == "bundled"
+    assert store.resolve(spec, variant="bundled") == bundled
+
+    fetched = store.fetch(spec, progress=False)  # the user fetches the full generator
+    assert fetched == home / "weights" / "test2domain.safetensors"
+    for device in ("cpu", "cuda"):
+        chosen = store.choose(spec, device)
+        assert (chosen.variant, chosen.state, chosen.path) == ("full", "cached", fetched)
+    assert store.status_text(spec) == "cached, also bundled"
+    assert store.resolve(spec, variant="bundled") == bundled and store.resolve(spec, variant="full") == fetched
+
+    student = store.import_weights(spec, tiny_generator_file, variant="fast")  # a compact student
+    assert store.choose(spec, "cpu").path == student and store.choose(spec, "cuda").path == fetched
+    assert store.status_text(spec) == "fast cached, full cached, also bundled"
+    assert store.status_text(spec, "cuda") == "cached, also bundled, fast cached"
+    assert store.best_variant(spec) == "full"
+    fetched.unlink()
+    assert store.choose(spec, "cuda").variant == "bundled"
+    bundled.unlink()
+    assert store.choose(spec, "cuda").variant == "fast"  # the only one here

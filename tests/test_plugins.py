@@ -130,7 +130,7 @@ def test_plugins_json_and_table(plugin_site: Path, tmp_path: Path):
         assert {"name", "family", "plugin", "weights"} <= set(row)
     cats = by_name["cats2dogs"]
     assert (cats["plugin"], cats["distribution"], cats["version"], cats["weights"]) == ("good", "cycletools-good", "2.0", "missing")
-    assert by_name["horse2zebra"]["weights"] == "downloadable"
+    assert by_name["horse2zebra"]["weights"] == "bundled" and by_name["zebra2horse"]["weights"] == "downloadable"
     assert by_name["horse2zebra"]["architecture"] == {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": 64, "n_blocks": 9}
     broken = {row["plugin"]: row["error"] for row in rows if row["error"]}
     assert set(broken) == {"import_fails", "hook_raises", "invalid_spec", "name_clash", "unknown_hook"}

@@ -96,10 +96,12 @@ def run_distill(args: argparse.Namespace) -> int:
     budget = parse_duration(args.time_budget) if args.time_budget is not None else None  # refused before torch loads
     snapshots = parse_duration(args.snapshot_every) if args.snapshot_every is not None else None
 
+    from cycletools.cli.options import faithful_variant
     from cycletools.resolver import get_generator
     from cycletools.training.distill import DistillConfig, Distiller
 
-    teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32", variant="full")
+    teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32",
+                            variant=faithful_variant(args.plugin, args.weights))
     config = DistillConfig(data=args.data, name=args.name or f"{args.plugin}-student", out=args.out,
                            student=args.student, steps=args.steps, batch_size=args.batch_size, size=args.size,
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
@@ -121,3 +123,4 @@ def run_distill(args: argparse.Namespace) -> int:
     print(f"use it as {args.plugin}'s fast variant: cycletools weights import {result.student} "
           f"--plugin {args.plugin} --variant fast")
     return 0 if result.completed else 130
+

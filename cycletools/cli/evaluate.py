@@ -48,8 +48,10 @@ def add_parser(commands) -> None:
                         help="its compute precision, as for translate; int8 with --backend onnxruntime "
                              "--calibrate DIR measures what quantisation costs")
     parser.add_argument("--calibrate", metavar="DIR", help="with --precision int8: calibration images")
-    parser.add_argument("--variant", choices=("full", "fast"), default="full",
-                        help="evaluate the full generator or the domain's fast student (default: full)")
+    parser.add_argument("--variant", choices=("auto", "bundled", "full", "fast"), default="auto",
+                        help="which of the domain's generators to evaluate: bundled (shipped with cycletools), "
+                             "full (fetched or imported), fast (a compact student); auto: the one --plugin uses "
+                             "here, as for translate (default: auto)")
     parser.set_defaults(handler=run_eval)
 
 
@@ -116,8 +118,8 @@ def evaluate_plugin(args: argparse.Namespace, ctx, device: str) -> list[dict]:
         reverse = None
         if domain.reverse is not None:
             reverse_spec = registry.domain(domain.reverse)
-            if store.status(reverse_spec).here:
-                reverse = Translator.from_loaded(get_generator(reverse_spec.name, device=device, variant="full"))
+            if store.usable(reverse_spec):
+                reverse = Translator.from_loaded(get_generator(reverse_spec.name, device=device))
         source_side, real_side = ("A", "B") if direction == "a2b" else ("B", "A")
         save_dir = Path(args.save_images) / name if args.save_images else None
         entry = evaluate.evaluate_direction(

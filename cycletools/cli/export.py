@@ -54,8 +54,10 @@ def run_export(args: argparse.Namespace) -> int:
         from cycletools.quantize import calibration_inputs
 
         calibration = calibration_inputs(args.calibrate, args.export_size)
+    from cycletools.cli.options import faithful_variant
+
     loaded = get_generator(args.plugin, weights=args.weights, run=args.run, direction=args.direction,
-                           variant="full", device="cpu", precision="fp32")
+                           variant=faithful_variant(args.plugin, args.weights), device="cpu", precision="fp32")
     translator = Translator.from_loaded(loaded, working_size=None)
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)
     sizes = [(args.export_size, args.export_size)] + ([(36, 52), (45, 31), (17, 9)] if args.dynamic_size else [])

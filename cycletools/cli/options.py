@@ -95,7 +95,7 @@ def working_size(value: str) -> int | None | str:
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
     """--plugin / --weights / --run and their companions, shared by the commands that translate."""
     parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
-                        "come from --weights, else bundled, else the cache, else --download")
+                        "come from --weights, else --variant's choice among those here, else --download")
     parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
     parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
     parser.add_argument("--direction", choices=("a2b", "b2a"), default=None,
@@ -119,9 +119,11 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrate", metavar="DIR", default=None,
                         help="with --precision int8: images of the domain's input side (e.g. DATA/trainA), "
                              "32 of them calibrate the quantisation")
-    parser.add_argument("--variant", choices=("auto", "full", "fast"), default="auto",
-                        help="with --plugin: the full generator or its compact fast student; auto takes the "
-                             "fast one on the CPU when it is here (default: auto)")
+    parser.add_argument("--variant", choices=("auto", "bundled", "full", "fast"), default="auto",
+                        help="with --plugin, which of the domain's generators: bundled (shipped with cycletools), "
+                             "full (the full-size one you fetched or imported), fast (a compact student). auto: "
+                             "what you fetched or imported wins over the bundled one; on the CPU a fast student "
+                             "comes first (default: auto)")
     parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime", "openvino"), default="torch",
                         help="torch: plain PyTorch; compile: PyTorch with torch.compile, for videos, the webcam "
                              "and folders of same-sized images (the first call per frame size waits for "
@@ -135,6 +137,15 @@ def generator_options(args: argparse.Namespace) -> dict:
     return {"weights": args.weights, "run": args.run, "direction": args.direction or "a2b", "download": args.download,
             "device": args.device, "precision": args.precision, "variant": args.variant, "backend": args.backend,
             "calibrate": args.calibrate}
+
+
+def faithful_variant(plugin: str | None, weights: str | None) -> str:
+    """For a teacher or an export: the domain's most faithful generator here (full, else bundled, else fast),
+    unless --weights names the file."""
+    from cycletools import store
+    from cycletools.registry import get_registry
+
+    return "full" if plugin is None or weights is not None else store.best_variant(get_registry().domain(plugin))
 
 
 def translator_from_args(args: argparse.Namespace):

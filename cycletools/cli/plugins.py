@@ -11,7 +11,8 @@ def add_parser(commands) -> None:
         "plugins", help="list the registered domain pairs and their weights status",
         description="List every registered domain pair: name, family, what it does, the plugin and "
                     "distribution that registered it, the generator architecture and the weights status "
-                    "(bundled / cached / downloadable / missing); then the plugins that register no domain "
+                    "(bundled / cached / downloadable / missing: the generator --plugin NAME uses on the CPU "
+                    "first, then the others here); then the plugins that register no domain "
                     "(only architectures, weights adapters or commands), and those that failed to load, "
                     "with every problem each has. CYCLETOOLS_PLUGINS=a,b limits third-party plugins to "
                     "those entry points (empty: none).")
@@ -43,17 +44,22 @@ def plugin_fields(info) -> dict:
 
 
 def domain_row(name: str, spec, info) -> dict:
+    """A domain and its weights: ``weights`` is the state of the generator --plugin NAME uses on the CPU
+    (``weights_variant``, where it came from in ``weights_origin``), then each generator's own state."""
     from cycletools import store
 
-    weights = store.status(spec)
+    weights = store.in_use(spec)
     return {
         "name": name, "kind": "domain", "family": spec.family, "family_title": spec.family_title,
         "title": spec.title, "description": spec.description, "source": spec.source, "target": spec.target,
         "reverse": spec.reverse, **plugin_fields(info), "architecture": dict(spec.architecture),
         "weights_architecture": store.weights_architecture(spec),
         "architecture_text": store.architecture_text(spec),
-        "weights": weights.state, "weights_path": str(weights.path) if weights.path else None,
-        "weights_url": weights.url, "fast_weights": store.status(spec, "fast").state,
+        "weights": weights.state, "weights_variant": weights.variant if weights.here else None,
+        "weights_path": str(weights.path) if weights.path else None,
+        "weights_origin": store.origin_text(spec, weights) if weights.here else None,
+        "weights_url": store.status(spec, "full").url,
+        **{f"{variant}_weights": store.status(spec, variant).state for variant in store.VARIANTS},
         "status": store.status_text(spec),
         "inference_size": spec.inference_size,
         "train_defaults": dict(spec.train_defaults), "error": None,

@@ -9,9 +9,12 @@ import json
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "weights", help="list, fetch, import or inspect generator weights",
-        description="Manage the weights of registered domains. Weights are looked for in this order: an "
-                    "explicit --weights file, the plugin's bundled file, the user cache ($CYCLETOOLS_HOME/"
-                    "weights, default ~/.cache/cycletools/weights), then a download on request.",
+        description="Manage the weights of registered domains. A domain may have three generators: bundled "
+                    "(shipped with its plugin), full (the full-size one you fetched or imported, kept in the user "
+                    "cache: $CYCLETOOLS_HOME/weights, default ~/.cache/cycletools/weights) and fast (a compact "
+                    "student, bundled or imported). --plugin NAME uses --weights FILE when given, else the one "
+                    "--variant names; --variant auto (the default) takes full before bundled (you asked for it) "
+                    "and, on the CPU, a fast student first. Nothing is downloaded unless you ask.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
 
@@ -30,8 +33,15 @@ def add_parser(commands) -> None:
     imports.add_argument("--plugin", required=True, metavar="NAME", help="the domain these weights are for")
     imports.add_argument("--direction", choices=("a2b", "b2a"), default=None,
                          help="with a run folder: which generator (default: the domain's own)")
-    imports.add_argument("--variant", choices=("full", "fast"), default="full",
-                         help="full generator, or the compact fast student (default: full)")
+    imports.add_argument("--variant", choices=("full", "fast", "bundled"), default="full",
+                         help="full generator, or the compact fast student (default: full); bundled, with "
+                              "--output, for a file a plugin ships")
+    imports.add_argument("--output", "-o", metavar="FILE", default=None,
+                         help="write the converted .safetensors file here instead of the cache (e.g. into a "
+                              "plugin's weights folder)")
+    imports.add_argument("--origin", metavar="TEXT", default=None,
+                         help="who made these weights and under what licence, in one line; kept in the file and "
+                              "shown by 'weights list', 'plugins' and the web app")
     imports.set_defaults(handler=run_import)
 
     info = actions.add_parser("info", help="architecture, parameter count and origin of a weights file")
@@ -43,18 +53,23 @@ def add_parser(commands) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from cycletools import store
     from cycletools.registry import get_registry
+    from cycletools.utils.devices import resolve_device
 
     registry = get_registry()
+    device = resolve_device(None).type  # what --plugin NAME would run on here
     rows = []
     for name, spec in sorted(registry.domains.items()):
-        status = store.status(spec)
-        rows.append({"name": name, "variant": "full", "weights": status.state,
-                     "path": str(status.path) if status.path else None,
-                     "url": status.url, "cache": str(store.cached_path(spec) or store.local_file(spec))})
-        fast = store.status(spec, "fast")
-        if fast.here:
-            rows.append({"name": f"{name} (fast)", "variant": "fast", "weights": fast.state, "path": str(fast.path),
-                         "url": None, "cache": str(store.local_file(spec, "fast"))})
+        used = store.in_use(spec, device)
+        shown = store.here(spec)
+        if not store.status(spec, "full").here:
+            shown.append(store.status(spec, "full"))  # how to get the full generator
+        for current in sorted(shown, key=lambda current: current.variant != used.variant):
+            rows.append({"name": name if current.variant == used.variant else f"{name} ({current.variant})",
+                         "domain": name, "variant": current.variant, "in_use": current.variant == used.variant,
+                         "weights": current.state, "path": str(current.path) if current.path else None,
+                         "url": current.url, "origin": store.origin_text(spec, current) if current.here else None,
+                         "cache": None if current.variant == "bundled" else
+                         str(store.cached_path(spec, current.variant) or store.local_file(spec, current.variant))})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -62,7 +77,10 @@ def run_list(args: argparse.Namespace) -> int:
     for row in rows:
         where = row["path"] or (f"download: {row['url']}" if row["url"] else "none")
         print(f"{row['name'].ljust(width)}  {row['weights'].ljust(12)}  {where}")
+        if row["origin"] and row["weights"] == "bundled":
+            print(f"{''.ljust(width)}  {''.ljust(12)}  {row['origin']}")
     print(f"cache: {store.cache_dir()}")
+    print(f"a domain's first row is the generator --plugin NAME uses here ({device}); --variant picks another")
     return 0
 
 
@@ -84,7 +102,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
-    path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant)
+    path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant,
+                                output=args.output, origin=args.origin)
     print(f"{spec.name}: imported {args.source} → {path}")
     config = store.file_architecture(path)
     differences = spec.architecture_differences(config) if args.variant == "full" and config else []
@@ -92,10 +111,9 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"note: {spec.name} declares {spec.architecture_summary()}, these weights are "
               f"{spec.architecture_summary(config)} ({', '.join(differences)}); 'cycletools plugins' lists them "
               "as what they are")
-    bundled = store.status(spec, args.variant)
-    if bundled.state == "bundled":
-        print(f"note: {spec.name} also has bundled weights ({bundled.path}), which are used first; "
-              f"pass --weights {path} to use these")
+    if args.output is None and args.variant == "full" and store.status(spec, "bundled").here:
+        print(f"note: {spec.name} also has a bundled generator; these weights come before it from now on "
+              f"(--variant bundled uses the bundled one)")
     return 0
 
 
