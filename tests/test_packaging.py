@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,20 +46,17 @@ def fresh_environment(venv: Path) -> Path:
 
 @pytest.mark.slow
 def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path: Path):
-    from cycletools.models import ResnetGenerator, init_weights
-    from cycletools.weights import save_generator
-
-    source = tracked_copy(tmp_path / "src")
-    torch.manual_seed(0)
-    save_generator(init_weights(ResnetGenerator(ngf=4, n_blocks=1), gain=0.5),
-                   source / "weights" / "horse2zebra.safetensors")
+    source = tracked_copy(tmp_path / "src")  # the bundled horse2zebra generator and the example photo included
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                             str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     wheel, = (tmp_path / "dist").glob("cycletools-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"cycletools_plugins/__init__.py", "cycletools_plugins/object_transfiguration.py",
-            "cycletools_plugins/weights/horse2zebra.safetensors", "cycletools_plugins/weights/README.md"} <= names
+            "cycletools_plugins/weights/horse2zebra.safetensors", "cycletools_plugins/weights/horse2zebra.md",
+            "cycletools_plugins/weights/README.md", "cycletools_plugins/examples/horse.jpg",
+            "cycletools_plugins/examples/README.md"} <= names
+    assert not any("unfinished" in name for name in names)  # the unfinished student stays out of the wheel
     assert not any(name.startswith("plugins/") for name in names)  # no generic top-level package
     modules = {str(path.relative_to(ROOT)) for path in (ROOT / "cycletools").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
@@ -92,8 +88,12 @@ def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path
     horse = next(row for row in rows if row["name"] == "horse2zebra")
     assert horse["weights_path"].startswith(str(venv)) and horse["weights_path"].endswith(
         "cycletools_plugins/weights/horse2zebra.safetensors")
-    Image.new("RGB", (45, 31), (150, 100, 50)).save(elsewhere / "horse.png")
-    done = cycletools("translate", "horse.png", "--plugin", "horse2zebra", "-o", "zebra.png")
+    assert horse["weights_variant"] == "bundled" and "GAN Compression" in horse["weights_origin"]
+    photo = Path(horse["weights_path"]).parents[1] / "examples" / "horse.jpg"  # installed with the package
+    done = cycletools("translate", str(photo), "--plugin", "horse2zebra", "-o", "zebra.png")
     assert done.returncode == 0, done.stderr
+    from cycletools.evaluation.classifier import ImageNetClassifier
+
     with Image.open(elsewhere / "zebra.png") as zebra:
-        assert zebra.size == (45, 31)
+        assert zebra.size == (960, 540)
+        assert ImageNetClassifier().top1([zebra]).tolist() == [340]  # ImageNet's zebra

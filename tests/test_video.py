@@ -229,6 +229,32 @@ def test_real_clips(tmp_path: Path, tiny_generator_file: Path, name, frames, fps
     assert len(frame_times(out)) == frames
 
 
+@pytest.mark.shared
+@pytest.mark.slow
+@needs_shared("media/horse-gallop.mp4")
+def test_the_bundled_generator_turns_the_galloping_horse_into_a_zebra(tmp_path: Path, monkeypatch):
+    """`cycletools video horse-gallop.mp4 --plugin horse2zebra` on a fresh install (nothing fetched): every
+    frame kept, and an ImageNet classifier calls most sampled frames "zebra" (none of the input's)."""
+    import av
+
+    from cycletools.evaluation.classifier import ImageNetClassifier
+
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "empty-home"))
+    out = tmp_path / "zebra.mp4"
+    result = video(str(MEDIA / "horse-gallop.mp4"), "--plugin", "horse2zebra", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert len(frame_times(out)) == 133 and (probe(out).width, probe(out).height) == (288, 216)
+
+    def sampled(path: Path) -> list:
+        with av.open(str(path)) as container:
+            return [frame.to_image() for frame in container.decode(video=0)][::10]
+
+    classifier = ImageNetClassifier()
+    zebra = 340
+    assert (classifier.top1(sampled(MEDIA / "horse-gallop.mp4")) == zebra).sum() == 0
+    assert (classifier.top1(sampled(out)) == zebra).sum() >= 10  # of 14 (13 measured)
+
+
 def test_stabilizer_reduces_flicker_and_flicker_measure_is_sane():
     import numpy as np
 

@@ -14,8 +14,9 @@ from its shapes), or a training run folder.
 Each output has exactly its input's width and height, whatever the mode (greyscale, palette,
 16-bit, RGBA: alpha is carried over unchanged) or EXIF orientation (outputs are stored upright).
 With one input file, -o names the output file; otherwise -o is a folder (created if needed) and
-input file names are kept. A file that cannot be read gets a one-line error and the others
-are still translated. Exit status: 0 all done, 1 nothing translated, 3 some files failed."""
+input file names are kept. --side-by-side writes each input and its translation next to each
+other instead (twice the input's width). A file that cannot be read gets a one-line error and the
+others are still translated. Exit status: 0 all done, 1 nothing translated, 3 some files failed."""
 
 
 def add_parser(commands) -> None:
@@ -28,6 +29,9 @@ def add_parser(commands) -> None:
     add_renamed(parser, "--size", "--working-size", dest="working_size")
     parser.add_argument("-o", "--output", metavar="OUT", default=None,
                         help="output file (one input) or folder (default: folder 'translated')")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="write the input and its translation next to each other (a before/after picture "
+                             "twice the input's width)")
     parser.set_defaults(handler=run_translate)
 
 
@@ -84,21 +88,25 @@ def make_folder(folder: Path) -> None:
         raise CycletoolsError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
 
 
-def translate_file(translator, source: Path, target: Path) -> None:
-    """Translate one image file, or every frame of an animated GIF/WebP/PNG (timings kept)."""
+def translate_file(translator, source: Path, target: Path, beside: bool = False) -> None:
+    """Translate one image file, or every frame of an animated GIF/WebP/PNG (timings kept); ``beside``:
+    each input on the left of its translation."""
     from PIL import Image
 
-    from cycletools.data.images import open_image, save_image
+    from cycletools.data.images import open_image, save_image, side_by_side
     from cycletools.media.animation import is_animated, read_animation, save_animation
+
+    def translate(image: Image.Image) -> Image.Image:
+        return side_by_side(image, translator(image)) if beside else translator(image)
 
     image = open_image(source)  # decodes the first frame: unreadable files fail here, with a clear error
     with Image.open(source) as raw:
         animation = read_animation(raw, source) if is_animated(raw) else None
     if animation is not None:
-        animation.frames = [translator(frame) for frame in animation.frames]
+        animation.frames = [translate(frame) for frame in animation.frames]
         save_animation(animation, target)
     else:
-        save_image(translator(image), target, icc_profile=image.info.get("icc_profile"))
+        save_image(translate(image), target, icc_profile=image.info.get("icc_profile"))
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -123,7 +131,7 @@ def run_translate(args: argparse.Namespace) -> int:
         try:
             if source.resolve() == target.resolve():
                 raise CycletoolsError(f"{target}: refusing to overwrite the input image")
-            translate_file(translator, source, target)
+            translate_file(translator, source, target, args.side_by_side)
             done += 1
         except CycletoolsError as exc:
             failed += 1

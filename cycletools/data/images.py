@@ -131,6 +131,17 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return image.convert("RGB"), None
 
 
+def side_by_side(before: Image.Image, after: Image.Image) -> Image.Image:
+    """``before`` (any mode, read as the translator reads it) on the left of ``after`` (its translation,
+    RGB or RGBA, the same size): one picture twice as wide, in ``after``'s mode."""
+    rgb, alpha = split_alpha(before)
+    left = rgb if alpha is None else Image.merge("RGBA", (*rgb.split(), alpha))
+    canvas = Image.new(after.mode, (left.width + after.width, after.height))
+    canvas.paste(left.convert(after.mode), (0, 0))
+    canvas.paste(after, (left.width, 0))
+    return canvas
+
+
 def save_image(image: Image.Image, path: str | os.PathLike, icc_profile: bytes | None = None) -> Path:
     """Save atomically: the target path only ever holds a complete file.
 

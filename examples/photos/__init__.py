@@ -1,0 +1,1 @@
+"""Example photos and their credits (installed as the package cycletools_plugins.examples)."""
