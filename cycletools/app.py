@@ -282,61 +282,99 @@ def open_image(path: str, limits: ServeLimits) -> Image.Image:
     return image
 
 
-def weights_card(spec, variant: str, path: Path) -> str:
-    """What a cached weights file is: its architecture and where it came from (no server paths)."""
-    from cycletools.weights import read_metadata
-
-    try:
-        metadata = read_metadata(path) if path.suffix == ".safetensors" else {}
-    except CycletoolsError:
-        metadata = {}
-    actual = store.file_architecture(path)
+def weights_card(spec, current: "store.WeightsStatus") -> str:
+    """What a weights file here is: its architecture and where it came from (no server paths)."""
+    actual = store.file_architecture(current.path)
     architecture = spec.architecture_summary(actual) if actual else spec.architecture_summary()
     if actual and spec.architecture_differences(actual):
         architecture += f" (the domain declares {spec.architecture_summary()})"
-    if metadata.get("cycletools.imported_from"):
-        origin = f"imported from `{Path(metadata['cycletools.imported_from']).name}`"
-    elif spec.sources and path.suffix != ".safetensors":
-        origin = f"downloaded from {spec.sources[0].url}"
-    else:
-        origin = "a file in the weights cache"
-    if metadata.get("cycletools.distilled_from"):
-        origin += f", distilled from `{Path(metadata['cycletools.distilled_from']).name}`"
-    title = spec.title + (" — fast variant" if variant == "fast" else "")
+    origin = re.sub(r"(imported|distilled) from (\S+)", r"\1 from `\2`", store.origin_text(spec, current))
+    title = spec.title + {"fast": " — fast variant", "bundled": " — bundled generator"}.get(current.variant, "")
     return (f"### {title}\n{spec.description}\n\n- weights: {origin}\n- architecture: {architecture}\n"
             f"- family: {spec.family_title}\n- dataset: {spec.dataset or '—'}")
 
 
-def domain_choices() -> list[tuple[str, str]]:
-    """Dropdown entries grouped by family: "Family · Title (name) — weights status"."""
+def file_card(loaded) -> str:
+    """The card of a generator served with --weights FILE on its own: its file's name, architecture, origin."""
+    from cycletools.domains import summarize_architecture
+
+    origin = loaded.metadata.get("cycletools.origin") or "the file given to cycletools serve --weights"
+    return (f"### Your generator: `{loaded.source.name}`\nServed with --weights; it has no domain, so no reverse "
+            f"direction.\n\n- weights: {origin}\n- architecture: {summarize_architecture(loaded.config)}")
+
+
+OWN_GENERATOR = "--weights"  # the picker's value for a generator served with --weights alone (no domain's name)
+
+
+@dataclass
+class Served:
+    """What ``cycletools serve`` shows first: a domain (--plugin), a generator file (--weights) for it or on
+    its own, and which of each domain's generators (--variant) the app uses."""
+
+    plugin: str | None = None
+    weights: str | None = None
+    variant: str = "auto"
+    device_type: str = "cpu"
+    loaded: Any = None  # the --weights generator, once loaded
+
+    @property
+    def own_key(self) -> str | None:
+        """The picker value the --weights generator is under: its domain, or OWN_GENERATOR."""
+        return None if self.weights is None else (self.plugin or OWN_GENERATOR)
+
+
+def domain_choices(served: Served | None = None) -> list[tuple[str, str]]:
+    """Dropdown entries grouped by family: "Family · Title (name) — weights status"; a generator served with
+    --weights alone comes first."""
+    served = served or Served()
     registry = get_registry()
     rows = []
     for name, spec in registry.domains.items():
-        status = store.status_text(spec)
+        status = f"your {served.loaded.source.name}" if name == served.own_key else \
+            store.status_text(spec, served.device_type)
         rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
-    return [(label, name) for _, _, label, name in sorted(rows)]
+    own = [(f"Your generator · {served.loaded.source.name} (--weights)", OWN_GENERATOR)] \
+        if served.own_key == OWN_GENERATOR else []
+    return own + [(label, name) for _, _, label, name in sorted(rows)]
 
 
-def default_domain() -> str | None:
+def default_domain(served: Served | None = None) -> str | None:
+    """--plugin's domain or the --weights generator, else horse2zebra where a generator of it is here, else the
+    first domain that has one."""
+    served = served or Served()
+    if served.plugin or served.own_key:
+        return served.plugin or served.own_key
     registry = get_registry()
     usable = [name for name, spec in registry.domains.items() if store.usable(spec)]
     return "horse2zebra" if "horse2zebra" in usable else (sorted(usable) or [None])[0]
 
 
-def describe(name: str | None) -> str:
+def describe(name: str | None, served: Served | None = None) -> str:
+    served = served or Served()
     if not name:
         return ""
+    if name == OWN_GENERATOR and served.own_key == OWN_GENERATOR:
+        return f"**Your generator** `{served.loaded.source.name}` (served with --weights; no reverse direction)"
     registry = get_registry()
     spec = registry.domain(name)
-    status, fast = store.status(spec), store.status(spec, "fast")
     plugin = registry.domain_plugins[name]
-    weights = f"Weights: **{status.state}**"  # where they are is the server's business
-    if fast.here:
-        weights += f"; fast variant **{fast.state}**"
+    if name == served.own_key:
+        weights = f"Weights: **your file** `{served.loaded.source.name}` (--weights)"
+    else:
+        used = store.in_use(spec, served.device_type) if served.variant == "auto" else \
+            store.status(spec, served.variant)
+        weights = f"Weights: **{used.state}**"  # where they are is the server's business
+        if used.here:
+            weights += ("" if used.state == used.variant else f" ({used.variant})") + \
+                f" — {hide_paths(store.origin_text(spec, used))}"
+        others = [f"{current.variant} **{current.state}**" for current in store.here(spec)
+                  if current.variant != used.variant]
+        if others:
+            weights += "; also here: " + ", ".join(others)
     lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]
     if spec.reverse:
         lines.append(f"Reverse direction: `{spec.reverse}`")
-    if not store.usable(spec):
+    if not store.usable(spec) and name != served.own_key:
         lines.append("These weights are not here yet: fetch them in the Plugins tab.")
     return "  \n".join(lines)
 
@@ -348,6 +386,8 @@ def resolve_direction(name: str, direction: str) -> str:
     if direction not in DIRECTIONS:
         raise CycletoolsError(f"unknown direction {str(direction)[:40]!r}: choose forward or reverse")
     if direction == "reverse":
+        if name == OWN_GENERATOR:
+            raise CycletoolsError("a generator served with --weights alone has no reverse direction")
         spec = get_registry().domain(name)
         if not spec.reverse:
             raise CycletoolsError(f"{name} has no reverse direction")
@@ -356,14 +396,12 @@ def resolve_direction(name: str, direction: str) -> str:
 
 
 def example_images() -> list[str]:
-    """A few test images from the shared datasets, when a checkout has them beside it."""
-    root = Path(os.environ.get("CYCLETOOLS_SHARED", Path.cwd().parent / "shared")) / "datasets"
-    examples = []
-    for dataset in ("horse2zebra", "monet2photo"):
-        folder = root / dataset / "testA"
-        if folder.is_dir():
-            examples += [str(p) for p in list_images(folder).files[:2]]
-    return examples
+    """The example photos that ship with cycletools (the package cycletools_plugins.examples)."""
+    import importlib.util
+
+    found = importlib.util.find_spec("cycletools_plugins.examples")
+    folders = list(found.submodule_search_locations or []) if found else []
+    return [str(path) for folder in folders for path in list_images(Path(folder)).files]
 
 
 def make_workdir() -> Path:
@@ -378,11 +416,24 @@ def make_workdir() -> Path:
     return workdir
 
 
-def build_app(device: str | None = None, limits: ServeLimits | None = None) -> tuple[gr.Blocks, Path]:
-    """The Blocks app and its temp folder (removed at exit)."""
+def build_app(device: str | None = None, limits: ServeLimits | None = None,
+              served: Served | None = None) -> tuple[gr.Blocks, Path]:
+    """The Blocks app and its temp folder (removed at exit). ``served``: what to show first (--plugin), a
+    generator file to serve (--weights), which generator of each domain (--variant); a file that does not
+    load, or an unknown domain, is an error here, before anything listens."""
+    from cycletools.resolver import get_generator
+    from cycletools.utils.devices import resolve_device
+
     limits = limits or ServeLimits()
+    served = served or Served()
+    served.device_type = resolve_device(device).type
+    if served.plugin is not None:
+        get_registry().domain(served.plugin)  # an unknown name: one error line that lists the domains
     _stopping.clear()  # a stopped app's cancellation does not reach a new one
-    cache = TranslatorCache(device=device)  # one translator per domain, shared by every request
+    cache = TranslatorCache(device=device, variant=served.variant)  # one translator per domain, shared
+    if served.weights is not None:
+        served.loaded = get_generator(served.plugin, weights=served.weights, device=device)
+        cache.seed(served.own_key, Translator.from_loaded(served.loaded))
     workdir = make_workdir()
 
     def job_folder() -> Path:
@@ -393,7 +444,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
         return Path(tempfile.mkdtemp(dir=results))
 
     def translator_for(domain: str) -> Translator:
-        if not store.usable(get_registry().domain(domain)):
+        if domain == OWN_GENERATOR and served.own_key != OWN_GENERATOR:
+            raise CycletoolsError("this server has no generator of its own: pick a domain")
+        if domain != served.own_key and not store.usable(get_registry().domain(domain)):
             raise CycletoolsError(f"there are no weights for {domain} yet: fetch them in the Plugins tab")
         translator = cache.get(domain)
         # What the model works on stays within the app's pixel limit too (the translator scales it down).
@@ -490,25 +543,28 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             info = registry.domain_plugins[name]
             dist = f"{info.distribution} {info.version}" if info.distribution else "-"
             rows.append([name, spec.family_title, spec.title, f"{info.name} ({dist})",
-                         store.architecture_text(spec), store.status_text(spec)])
+                         store.architecture_text(spec), store.status_text(spec, served.device_type)])
         for problem in registry.problems:
             rows.append([problem.plugin.name, "—", f"failed: {problem.error}", problem.plugin.label, "—", "—"])
         return rows
 
     def model_card(name: str | None) -> str:
-        """The card of the weights in use: a bundled file's own card, else what the file here is (an
-        imported file's architecture and origin, not the official download's), else the official source."""
+        """The cards of the generators here, the one in use first: a bundled file's own card, else what the file
+        here is (an imported file's architecture and origin, not the official download's), else the official
+        source; a generator served with --weights gets its file's card."""
         if not name:
             return ""
+        if name == served.own_key:
+            return file_card(served.loaded)
         spec = get_registry().domain(name)
+        used = store.in_use(spec, served.device_type)
         sections = []
-        for variant in store.VARIANTS:
-            current = store.status(spec, variant)
-            card = current.path.with_suffix(".md") if current.path is not None else None
-            if current.state == "bundled" and card is not None and card.is_file():
+        for current in sorted(store.here(spec), key=lambda current: current.variant != used.variant):
+            card = current.path.with_suffix(".md")
+            if current.state == "bundled" and card.is_file():
                 sections.append(card.read_text(encoding="utf-8"))
-            elif current.here:
-                sections.append(weights_card(spec, variant, current.path))
+            else:
+                sections.append(weights_card(spec, current))
         if sections:
             return "\n\n---\n\n".join(sections)
         source = spec.sources[0].url if spec.sources else "none"
@@ -524,11 +580,16 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             path = store.fetch(registry.domain(name), registry=registry)
         except CycletoolsError as exc:
             log(f"fetch {name}: {exc}")
-            return plugin_table(), f"⚠️ {hide_paths(str(exc))}", gr.Dropdown(choices=domain_choices())
+            return plugin_table(), f"⚠️ {hide_paths(str(exc))}", gr.Dropdown(choices=domain_choices(served))
         log(f"fetch {name}: saved {path}")
-        return plugin_table(), f"✅ {name}: weights saved", gr.Dropdown(choices=domain_choices())
+        return plugin_table(), f"✅ {name}: weights saved", gr.Dropdown(choices=domain_choices(served))
 
-    choices, initial = domain_choices(), default_domain()
+    choices, initial = domain_choices(served), default_domain(served)
+    if initial is not None:
+        try:  # the first domain is loaded before the page opens: its first translation need not wait
+            translator_for(initial)
+        except CycletoolsError as exc:
+            log(f"{initial} is not ready: {exc}")
     with gr.Blocks(title="cycletools", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# cycletools {__version__}\nUnpaired image-to-image translation with CycleGAN: pick a "
                     "domain, give it an image, a video or your camera.")
@@ -536,21 +597,21 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None) -> t
             domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3, elem_id="domain")
             direction = gr.Radio(["forward", "reverse"], value="forward", label="Direction", scale=1,
                                  elem_id="direction")
-        about = gr.Markdown(describe(initial), elem_id="about")
-        domain.change(describe, domain, about)
+        about = gr.Markdown(describe(initial, served), elem_id="about")
+        domain.change(functools.partial(describe, served=served), domain, about)
         with gr.Tab("Image", id="image"):
             with gr.Row():
                 source = gr.Image(type="pil", image_mode=None, label="Input", sources=["upload", "clipboard"],
                                   elem_id="image-input")
                 slider = gr.ImageSlider(type="pil", label="Before / after", format="png", elem_id="compare")
+            examples = example_images()
+            if examples:  # one click from a fresh install to a translation
+                gr.Examples(examples, inputs=source, label="Examples: click one, then Translate")
             with gr.Row():
                 run_image = gr.Button("Translate", variant="primary", elem_id="translate-image")
                 size_note = gr.Markdown(elem_id="image-info")
             output = gr.Image(type="pil", format="png", label="Result (download)", buttons=["download"],
                               interactive=False, elem_id="image-output")
-            examples = example_images()
-            if examples:
-                gr.Examples(examples, inputs=source, label="Examples")
             # Unprocessed (preprocess=False): the app opens the upload itself, checking its size first.
             run_image.click(translate_image, [source, domain, direction], [slider, output, size_note],
                             api_name="translate_image", concurrency_id="translate", preprocess=False)

@@ -10,10 +10,14 @@ import sys
 
 HELP = """Start the web app: every registered domain on images (before/after compare, download),
 video files (progress, audio and frame rate kept) and the browser's camera, and a Plugins tab
-(weights status, model cards, fetching missing weights). Local by default; --share asks Gradio
+(weights status, model cards, fetching missing weights). It opens with horse2zebra selected (its
+bundled generator, loaded before the page opens) and the example photo one click away; --plugin
+NAME selects another domain, --weights FILE serves a generator file of yours without importing it
+(for --plugin's domain, or on its own), and --variant picks which of each domain's generators the
+app uses, as for translate. Local by default; --share asks Gradio
 for a public link (needs internet). Requests are queued: --concurrency translations at once,
 --queue-size more may wait, beyond that the page says the app is busy. Uploads, images (megapixels,
-aspect ratio) and clips (seconds, also counted while decoding) are limited; see the README's Limits."""
+aspect ratio) and clips (seconds, also counted while decoding) are limited; see docs/web-app.md, Limits."""
 
 
 def add_parser(commands) -> None:
@@ -25,6 +29,14 @@ def add_parser(commands) -> None:
     parser.add_argument("--port", type=Number(int, 1, 65535), default=7860, help="port (default: 7860)")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
+    parser.add_argument("--plugin", metavar="NAME", default=None,
+                        help="the domain selected when the page opens (default: horse2zebra where a generator of it "
+                             "is here)")
+    parser.add_argument("--weights", metavar="FILE", default=None,
+                        help="serve this generator file (.safetensors or .pth): as --plugin's domain, or on its "
+                             "own as 'Your generator' (no reverse direction)")
+    parser.add_argument("--variant", choices=("auto", "bundled", "full", "fast"), default="auto",
+                        help="which of each domain's generators the app uses, as for translate (default: auto)")
     parser.add_argument("--max-upload", type=upload_size, default="200mb",
                         help="largest upload accepted: a whole number and b, kb, mb or gb (default: 200mb)")
     parser.add_argument("--max-image-mp", type=Number(float, above=0, high=10_000), default=40.0, help="largest image in megapixels (default: 40)")
@@ -61,7 +73,8 @@ def run_serve(args: argparse.Namespace) -> int:
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency)
-    demo, workdir = web.build_app(args.device, limits)
+    served = web.Served(plugin=args.plugin, weights=args.weights, variant=args.variant)
+    demo, workdir = web.build_app(args.device, limits, served)
 
     def stop(signum, frame) -> None:
         """Ctrl-C or SIGTERM: jobs start cancelling at once, while Gradio closes its server. A second
