@@ -17,7 +17,8 @@ EPILOG = """examples:
   cycletools translate photo.jpg --run runs/horse2zebra --direction a2b -o zebra.png
   cycletools translate photos/ --weights horse2zebra.pth -o zebras/
   cycletools plugins
-  cycletools translate horse.jpg --plugin horse2zebra --download -o zebra.png
+  cycletools translate horse.jpg --plugin horse2zebra -o zebra.png   (the bundled generator)
+  cycletools translate horse.jpg --plugin horse2zebra --variant full --download -o zebra.png
   cycletools video in.mp4 --plugin horse2zebra
   cycletools serve
 
@@ -82,7 +83,7 @@ def _run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from cycletools.errors import CycletoolsError, UsageError
+    from cycletools.errors import CycletoolsError, UsageError, torchvision_mismatch
 
     try:
         return int(args.handler(args) or 0)
@@ -95,6 +96,11 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("cycletools: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        if (advice := torchvision_mismatch(exc)) is None:
+            raise
+        print(f"cycletools: error: {advice}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
