@@ -294,13 +294,21 @@ def weights_card(spec, current: "store.WeightsStatus") -> str:
             f"- family: {spec.family_title}\n- dataset: {spec.dataset or '—'}")
 
 
-def file_card(loaded) -> str:
-    """The card of a generator served with --weights FILE on its own: its file's name, architecture, origin."""
+def file_card(served: "Served") -> str:
+    """The card of a generator served with --weights: its file's name, architecture and origin, and whether it
+    stands for a domain (--plugin) or for itself."""
     from cycletools.domains import summarize_architecture
 
+    loaded = served.loaded
     origin = loaded.metadata.get("cycletools.origin") or "the file given to cycletools serve --weights"
-    return (f"### Your generator: `{loaded.source.name}`\nServed with --weights; it has no domain, so no reverse "
-            f"direction.\n\n- weights: {origin}\n- architecture: {summarize_architecture(loaded.config)}")
+    if served.plugin:
+        spec = get_registry().domain(served.plugin)
+        what = (f"### {spec.title}: your generator `{loaded.source.name}`\nServed with --weights as {spec.name}; "
+                f"the reverse direction is the domain's own ({spec.reverse or 'none'}).")
+    else:
+        what = (f"### Your generator: `{loaded.source.name}`\nServed with --weights; it has no domain, so no "
+                "reverse direction.")
+    return f"{what}\n\n- weights: {store.one_line(origin)}\n- architecture: {summarize_architecture(loaded.config)}"
 
 
 OWN_GENERATOR = "--weights"  # the picker's value for a generator served with --weights alone (no domain's name)
@@ -330,8 +338,12 @@ def domain_choices(served: Served | None = None) -> list[tuple[str, str]]:
     registry = get_registry()
     rows = []
     for name, spec in registry.domains.items():
-        status = f"your {served.loaded.source.name}" if name == served.own_key else \
-            store.status_text(spec, served.device_type)
+        if name == served.own_key:
+            status = f"your {served.loaded.source.name}"
+        elif served.variant == "auto":
+            status = store.status_text(spec, served.device_type)
+        else:  # what the app uses is the variant asked for, or nothing
+            status = f"{store.status(spec, served.variant).state} ({served.variant})"
         rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
     own = [(f"Your generator · {served.loaded.source.name} (--weights)", OWN_GENERATOR)] \
         if served.own_key == OWN_GENERATOR else []
@@ -453,6 +465,12 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         translator.max_working_pixels = min(translator.max_working_pixels, limits.max_image_pixels)
         return cancellable(translator)
 
+    def direction_for(name: str, direction: str) -> str:
+        """The generator a request names: a domain or its reverse, or the one this server was given."""
+        if name == OWN_GENERATOR and served.own_key != OWN_GENERATOR:
+            raise CycletoolsError("this server has no generator of its own: pick a domain")
+        return resolve_direction(name, direction)
+
     uploads = workdir / "files"  # Gradio's upload cache (GRADIO_TEMP_DIR)
     gradio_guards.keep_gradio_files_in(uploads)  # before Gradio builds its routes (at the end of the Blocks)
 
@@ -470,7 +488,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
             raise refusal("Pick a domain first.")
         image = open_image(received(upload, "an image"), limits)
         with Job("image") as job:
-            translator = translator_for(resolve_direction(name, direction))
+            translator = translator_for(direction_for(name, direction))
             job.check()
             result = translator(image)
         folder = job_folder()
@@ -503,7 +521,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
                 budget(frame)
                 job.check()
 
-            domain = resolve_direction(name, direction)
+            domain = direction_for(name, direction)
             translator = translator_for(domain)
             target = job_folder() / f"{Path(path).stem[:100]}_{domain}.mp4"
             result = translate_video(translator, path, target, stabilize=0.6 if stabilize else None,
@@ -534,7 +552,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
             return None
         if frame.shape[0] * frame.shape[1] > limits.max_image_pixels:
             raise refusal("The camera's frames are larger than the image limit.")
-        return translator_for(resolve_direction(name, direction)).translate_frames(frame[None])[0]
+        return translator_for(direction_for(name, direction)).translate_frames(frame[None])[0]
 
     def plugin_table() -> list[list[Any]]:
         registry = get_registry()
@@ -555,7 +573,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         if not name:
             return ""
         if name == served.own_key:
-            return file_card(served.loaded)
+            return file_card(served)
         spec = get_registry().domain(name)
         used = store.in_use(spec, served.device_type)
         sections = []

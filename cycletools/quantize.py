@@ -5,7 +5,7 @@ format, 99.999th-percentile ranges), calibrated on images of the domain's own in
 stem and output convolutions, depthwise convolutions, InstanceNorm, the transposed convolutions
 and tanh stay in float: quantising those too doubled the error on the compressed horse→zebra
 generator (13.2 instead of 4.5 grey levels on average, 8 testA horses). Whether it pays depends on the CPU: int8 convolutions are
-fast with VNNI (AVX512-VNNI, AVX-VNNI, AMX) and gain little elsewhere (see README, "Speed").
+fast with VNNI (AVX512-VNNI, AVX-VNNI, AMX) and gain little elsewhere (see docs/speed.md).
 """
 
 from __future__ import annotations

@@ -89,6 +89,9 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
                                   (direction, DIRECTIONS, "direction")):
         if value not in allowed:
             raise CycletoolsError(f"{label} must be one of {', '.join(allowed)}, not {value!r}")
+    if weights is not None and variant != "auto":
+        raise UsageError(f"--variant {variant} picks one of a domain's generators; with --weights FILE the file is "
+                         "the generator (leave one of them out)")
     registry = registry or get_registry()
     int8 = precision == "int8"
     if calibrate is not None and not int8:
@@ -124,8 +127,10 @@ def _choose_variant(spec: "DomainSpec", variant: str, weights, device) -> tuple[
     """The variant ``auto`` means here (``store.PREFERENCE``), and a line saying so where another is here too."""
     from cycletools import store
 
-    if variant != "auto" or weights is not None:
-        return ("full" if variant == "auto" else variant), None
+    if weights is not None:
+        return "full", None  # the file given, whatever the domain has
+    if variant != "auto":
+        return variant, None
     chosen = store.choose(spec, device.type)
     if chosen is None:
         return "full", None  # nothing here: the full generator, downloaded with --download or an error saying how

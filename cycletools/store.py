@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from cycletools import __version__
 from cycletools.domains import DomainSpec, WeightsSource
 from cycletools.errors import CycletoolsError
-from cycletools.utils.atomic import atomic_path, atomic_write_text
+from cycletools.utils.atomic import atomic_path, atomic_write_text, check_writable
 from cycletools.utils.files import file_sha256
 from cycletools.utils.safetensors_header import CONFIG_KEY, read_header_metadata
 
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 HOME_ENV = "CYCLETOOLS_HOME"
 CHUNK = 1 << 20
+ORIGIN_LIMIT = 300  # characters in an origin line: who made the weights, the licence; not a document
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (newlines, terminal escapes) become spaces, runs of
+    whitespace one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def home() -> Path:
@@ -181,7 +188,8 @@ def origin_text(spec: DomainSpec, current: WeightsStatus) -> str:
     except CycletoolsError:
         metadata = {}
     if metadata.get("cycletools.origin"):
-        text = metadata["cycletools.origin"]
+        text = one_line(metadata["cycletools.origin"])
+        text = text if len(text) <= ORIGIN_LIMIT else text[:ORIGIN_LIMIT - 1] + "…"
     elif metadata.get("cycletools.imported_from"):
         text = f"imported from {Path(metadata['cycletools.imported_from']).name}"
     elif current.path.suffix != ".safetensors" and spec.sources:
@@ -348,6 +356,27 @@ def download(url: str, target: Path, sha256: str | None = None, progress: bool =
     return found
 
 
+def clean_origin(text: str | None) -> str | None:
+    """An origin line as it is kept and shown: whitespace folded, control characters (terminal escapes)
+    dropped, at most ``ORIGIN_LIMIT`` characters; ``None`` for nothing."""
+    if text is None:
+        return None
+    line = one_line(text)
+    if len(line) > ORIGIN_LIMIT:
+        raise CycletoolsError(f"--origin takes one line of at most {ORIGIN_LIMIT} characters (who made the "
+                              f"weights, the licence), not {len(line)}")
+    return line or None
+
+
+def make_folder(folder: Path) -> None:
+    """Create the cache folder; one clear error where that cannot be done."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CycletoolsError(f"cannot create {folder} ({(exc.strerror or str(exc)).lower()}); set "
+                              f"{HOME_ENV} to a folder you can write") from None
+
+
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
                    registry: "Registry | None" = None, variant: str = "full", output: str | os.PathLike | None = None,
                    origin: str | None = None) -> Path:
@@ -359,6 +388,7 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
 
     if _check_variant(variant) == "bundled" and output is None:
         raise CycletoolsError("a bundled generator is written into a plugin's weights folder: give --output FILE")
+    origin = clean_origin(origin)
     source = Path(source)
     if source.is_dir():
         direction = direction or spec.run_direction
@@ -367,20 +397,24 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
             raise CycletoolsError(f"{source} is not a training run with {direction} weights "
                                   f"(no {run_weights})")
         source = run_weights
-    generator, config = load_generator(source, registry)
     target = Path(output) if output is not None else local_file(spec, variant)
+    if target.is_dir():
+        raise CycletoolsError(f"{target} is a folder; give the converted file's name (NAME.safetensors)")
     if target.suffix != ".safetensors":
         raise CycletoolsError(f"{target}: imported weights are written as .safetensors")
     if target.exists() and target.resolve() == source.resolve():
         raise CycletoolsError(f"{target} is the file being imported; write the converted one elsewhere")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    generator, config = load_generator(source, registry)
+    if output is None:
+        make_folder(target.parent)
+    check_writable(target)  # one line for a read-only or missing folder, before anything is written
     kept = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
     metadata = {**kept, "cycletools.domain": spec.name, "cycletools.variant": variant,
                 # a file written to be shipped names its source, not a path on this machine
                 "cycletools.imported_from": source.name if output is not None else str(source.resolve()),
                 "cycletools.imported_sha256": file_sha256(source)}
     if origin:
-        metadata["cycletools.origin"] = " ".join(origin.split())
+        metadata["cycletools.origin"] = origin
     save_generator(generator, target, config, metadata=metadata)
     if output is None:
         record_checksum(target, file_sha256(target))

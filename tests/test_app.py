@@ -345,7 +345,8 @@ def test_the_app_serves_a_file_as_a_domain_and_says_so(tmp_path: Path, monkeypat
         config = json.dumps(demo.get_config_file(), ensure_ascii=False)
         assert "Summer → winter (summer2winter_yosemite) — your resnet-4-1.safetensors" in config
         assert "Weights: **your file** `resnet-4-1.safetensors` (--weights)" in config
-        assert "### Your generator: `resnet-4-1.safetensors`" in config
+        assert ("### Summer → winter: your generator `resnet-4-1.safetensors`\\nServed with --weights as "
+                "summer2winter_yosemite; the reverse direction is the domain's own (winter2summer_yosemite).") in config
         labels = dict((name, label) for label, name in app.domain_choices(served))
         assert labels["horse2zebra"].endswith("(horse2zebra) — bundled") and "--weights" not in labels
         assert app.default_domain(served) == "summer2winter_yosemite"

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -171,25 +170,22 @@ def test_interrupted_budgeted_run_resumes_the_same_plan(tmp_path: Path):
     config = resolve_config({"data": str(data), "name": "run", "out": str(tmp_path), "time_budget": "12s",
                              **TINY})
     trainer = CycleGANTrainer(config, progress=False)
-    fixed = threading.Event()
+    step = trainer.train_step
 
-    def stop_once_decaying() -> None:  # a few steps into the decay, however fast this machine is today
-        while not fixed.wait(0.05):
-            budget = trainer.budget
-            # three steps in, or half-way where a slow machine has shortened the decay to a few steps
-            if budget.decaying and trainer.global_step >= budget.decay_start + min(
-                    3, max(1, (budget.total_steps - budget.decay_start) // 2)):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
+    def step_then_stop_once_decaying(*args, **kwargs):
+        """Ctrl-C sent from inside a step (not from a clock): a few steps into the decay, or half-way where a
+        slow machine has shortened the decay to a few steps, and never on the run's last step."""
+        losses = step(*args, **kwargs)
+        budget, done = trainer.budget, trainer.global_step + 1  # the step that just ran
+        if (budget.decaying and done < budget.total_steps and not getattr(trainer, "_stop_sent", False)
+                and done >= budget.decay_start + min(3, max(1, (budget.total_steps - budget.decay_start) // 2))):
+            trainer._stop_sent = True
+            os.kill(os.getpid(), signal.SIGINT)  # handled by the run's StopRequest before its next step
+        return losses
 
-    watcher = threading.Thread(target=stop_once_decaying, daemon=True)
+    trainer.train_step = step_then_stop_once_decaying
     started = time.monotonic()
-    watcher.start()
-    try:
-        first = trainer.train()
-    finally:
-        fixed.set()
-        watcher.join()
+    first = trainer.train()
     assert not first.finished and trainer.budget.decaying
     planned = trainer.budget.total_steps
     assert first.global_step < planned

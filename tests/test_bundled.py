@@ -189,7 +189,7 @@ def test_evaluate_and_distill_default_to_the_generator_here(tmp_path: Path, monk
     monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "empty-home"))
     assert faithful_variant("horse2zebra", None) == "bundled"
     assert faithful_variant("zebra2horse", None) == "full"
-    assert faithful_variant("horse2zebra", "some.pth") == "full"
+    assert faithful_variant("horse2zebra", "some.pth") == "auto"  # the file is the teacher
 
 
 def test_a_mismatched_torchvision_is_one_line_with_the_fix():
@@ -210,3 +210,47 @@ def test_the_student_records_where_it_came_from():
     assert (info["metadata"]["cycletools.domain"], info["metadata"]["cycletools.variant"]) == ("horse2zebra", "fast")
     card = STUDENT.with_suffix(".md").read_text(encoding="utf-8")
     assert info["sha256"] in card
+
+
+def test_weights_import_and_variant_mistakes_are_one_line(tmp_path: Path, tiny_generator_file: Path):
+    env = {"CYCLETOOLS_HOME": str(tmp_path / "home")}
+
+    def refused(*args: str, code: int = 1) -> str:
+        result = run_cli_here(*args, env=env)
+        assert result.returncode == code and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        return result.stderr.strip()
+
+    source = str(tiny_generator_file)
+    assert refused("weights", "import", source, "--plugin", "horse2zebra", "-o", str(tmp_path)) == (
+        f"cycletools: error: {tmp_path} is a folder; give the converted file's name (NAME.safetensors)")
+    assert refused("weights", "import", source, "--plugin", "horse2zebra", "-o", str(tmp_path / "no" / "x.safetensors")
+                   ) == f"cycletools: error: output folder does not exist: {tmp_path / 'no'}"
+    assert refused("weights", "import", source, "--plugin", "horse2zebra", "--origin", "x" * 301) == (
+        "cycletools: error: --origin takes one line of at most 300 characters (who made the weights, the licence), "
+        "not 301")
+    assert refused("weights", "import", source, "--plugin", "horse2zebra", "--variant", "bundled") == (
+        "cycletools: error: a bundled generator is written into a plugin's weights folder: give --output FILE")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    result = run_cli_here("weights", "import", source, "--plugin", "horse2zebra",
+                          env={"CYCLETOOLS_HOME": str(blocked / "home")})
+    assert result.returncode == 1 and result.stderr.startswith(f"cycletools: error: cannot create {blocked / 'home'}")
+    assert not (tmp_path / "home").exists()  # nothing written by any of these
+
+    kept = run_cli_here("weights", "import", source, "--plugin", "horse2zebra", "--origin",
+                        "line one\nline two\x1b[31m red", env=env)
+    assert kept.returncode == 0, kept.stderr
+    info = json.loads(run_cli_here("weights", "info", str(tmp_path / "home" / "weights" / "horse2zebra.safetensors"),
+                                   "--json").stdout)
+    assert info["metadata"]["cycletools.origin"] == "line one line two [31m red"  # no terminal escape kept
+    again = run_cli_here("weights", "import", source, "--plugin", "horse2zebra", env=env)
+    assert again.stdout.splitlines()[0].endswith("(it replaces the file that was there)")
+
+    photo = tmp_path / "horse.png"
+    Image.new("RGB", (20, 12), (150, 100, 50)).save(photo)
+    assert refused("translate", str(photo), "--plugin", "horse2zebra", "--weights", source, "--variant", "bundled",
+                   "-o", str(tmp_path / "z.png"), code=2) == (
+        "cycletools translate: error: --variant bundled picks one of a domain's generators; with --weights FILE the "
+        "file is the generator (leave one of them out)")
+    assert not (tmp_path / "z.png").exists()

@@ -1,4 +1,4 @@
-"""README's "Write a plugin" example, as written there, installs and loads without problems."""
+"""The "Write a plugin" example in docs/plugins.md, as written there, installs and loads without problems."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cycletools.cli.main import main
 from cycletools.registry import Registry
 from plugin_fixtures import activate, install_fake_distribution
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PLUGINS_DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
@@ -32,11 +32,11 @@ def code_blocks(text: str, language: str) -> list[str]:
 
 
 def readme_example() -> tuple[dict, str, str]:
-    """``(pyproject, module source, shell commands)`` of README's plugin example."""
-    text = section(README.read_text(encoding="utf-8"), "Write a plugin")
+    """``(pyproject, module source, shell commands)`` of docs/plugins.md's plugin example."""
+    text = section(PLUGINS_DOC.read_text(encoding="utf-8"), "Write a plugin")
     projects = [tomllib.loads(block) for block in code_blocks(text, "toml")]
     projects = [project for project in projects if "project" in project]
-    assert len(projects) == 1, "README's plugin example has one pyproject.toml"
+    assert len(projects) == 1, "docs/plugins.md's plugin example has one pyproject.toml"
     return projects[0], "\n".join(code_blocks(text, "python")), "\n".join(code_blocks(text, "bash"))
 
 
@@ -58,7 +58,7 @@ def test_readme_plugin_example_loads_without_problems(readme_site: Path, monkeyp
         registry = Registry().load_entry_points()
     assert [problem.error for problem in registry.problems] == []
     domains = [name for plugin in names for name in registry.plugins[plugin].domains]
-    assert domains, "README's example registers at least one domain"
+    assert domains, "docs/plugins.md's example registers at least one domain"
     for name in domains:
         spec = registry.domain(name)
         assert spec.reverse is None or spec.reverse in registry.domains

@@ -140,12 +140,12 @@ def generator_options(args: argparse.Namespace) -> dict:
 
 
 def faithful_variant(plugin: str | None, weights: str | None) -> str:
-    """For a teacher or an export: the domain's most faithful generator here (full, else bundled, else fast),
-    unless --weights names the file."""
+    """For a teacher or an export: the domain's most faithful generator here (full, else bundled, else fast);
+    ``auto`` where --weights names the file or there is no domain."""
     from cycletools import store
     from cycletools.registry import get_registry
 
-    return "full" if plugin is None or weights is not None else store.best_variant(get_registry().domain(plugin))
+    return "auto" if plugin is None or weights is not None else store.best_variant(get_registry().domain(plugin))
 
 
 def translator_from_args(args: argparse.Namespace):

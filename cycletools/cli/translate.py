@@ -137,7 +137,7 @@ def run_translate(args: argparse.Namespace) -> int:
             failed += 1
             tqdm.write(f"cycletools: error: {exc}", file=sys.stderr)
     where = targets[0] if single else targets[0].parent
-    print(f"translated {done} of {len(inputs)} image(s) → {where}"
+    print(f"translated {done} of {len(inputs)} image(s)" + (f" → {where}" if done else "")
           + (f"; {failed} failed" if failed else "") + (f"; {skipped} non-image files skipped" if skipped else ""))
     if done == 0:
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_parser(commands) -> None:
@@ -77,7 +78,7 @@ def run_list(args: argparse.Namespace) -> int:
     for row in rows:
         where = row["path"] or (f"download: {row['url']}" if row["url"] else "none")
         print(f"{row['name'].ljust(width)}  {row['weights'].ljust(12)}  {where}")
-        if row["origin"] and row["weights"] == "bundled":
+        if row["origin"]:
             print(f"{''.ljust(width)}  {''.ljust(12)}  {row['origin']}")
     print(f"cache: {store.cache_dir()}")
     print(f"a domain's first row is the generator --plugin NAME uses here ({device}); --variant picks another")
@@ -102,9 +103,13 @@ def run_import(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
+    target = Path(args.output) if args.output else store.local_file(spec, args.variant) \
+        if args.variant != "bundled" else None
+    replacing = target is not None and target.is_file()
     path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant,
                                 output=args.output, origin=args.origin)
-    print(f"{spec.name}: imported {args.source} → {path}")
+    print(f"{spec.name}: imported {args.source} → {path}" + (" (it replaces the file that was there)"
+                                                              if replacing else ""))
     config = store.file_architecture(path)
     differences = spec.architecture_differences(config) if args.variant == "full" and config else []
     if differences:
@@ -131,6 +136,8 @@ def weights_info(path: str) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from cycletools.store import one_line
+
     info = weights_info(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -141,5 +148,5 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"parameters:    {info['parameters']:,} in {info['tensors']} tensors")
     print(f"sha256:        {info['sha256']}")
     for key, value in info["metadata"].items():
-        print(f"{key.removeprefix('cycletools.') + ':':<15}{value}")
+        print(f"{(key.removeprefix('cycletools.') + ':').ljust(14)} {one_line(str(value))}")  # no escapes
     return 0

@@ -156,6 +156,11 @@ def save_image(image: Image.Image, path: str | os.PathLike, icc_profile: bytes |
         warnings.warn(f"{path.name}: {suffix} cannot store transparency; alpha channel dropped",
                       stacklevel=2)
         image = image.convert("RGB")
+    elif image.mode == "RGBA" and suffix == ".gif":
+        alpha = image.getchannel("A")
+        if any(0 < level < 255 and count for level, count in enumerate(alpha.histogram())):
+            warnings.warn(f"{path.name}: .gif stores a pixel as transparent or opaque, nothing between; partly "
+                          "transparent pixels become one or the other (PNG or WebP keep them)", stacklevel=2)
     options: dict = {"icc_profile": icc_profile} if icc_profile else {}
     if suffix in {".jpg", ".jpeg"}:
         options.update(quality=95, subsampling=0)

@@ -2,7 +2,7 @@
 
 On the CPU, Inductor fuses the many small convolutions, normalisations and activations of the
 compact generators: 1.7x eager PyTorch for the published compressed horse→zebra generator on
-the 2-core CPU (see README, "Speed"). On CUDA it also captures the steps as CUDA graphs
+the 2-core CPU (see docs/speed.md). On CUDA it also captures the steps as CUDA graphs
 ("reduce-overhead"), whose outputs are reused by the next call, so they are copied out.
 
 Compilation happens on the first call for each input shape (seconds; Inductor caches it on disk
