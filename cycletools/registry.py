@@ -20,9 +20,13 @@ points named a and b (a name no installed plugin has is warned about), an empty 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib.metadata
 import os
+import signal
+import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -115,9 +119,10 @@ class Registry:
             dist = getattr(ep, "dist", None)
             info = PluginInfo(ep.name, dist.name if dist else None, dist.version if dist else None, builtin)
             try:
-                module = ep.load()
+                with plugin_code():
+                    module = ep.load()
             except Exception as exc:
-                self._problem(info, f"failed to import {ep.value}: {first_line(exc, with_type=True)}")
+                self._problem(info, f"failed to import {ep.value}: {_reason(exc)}")
                 continue
             self.register_plugin(module, info)
         self.collect()
@@ -252,9 +257,10 @@ class Registry:
             if impl.plugin_name != info.name:
                 continue
             try:
-                returned = impl.function(*[kwargs[name] for name in impl.argnames])
+                with plugin_code():
+                    returned = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:
-                staged.problems.append(f"{hook} raised {first_line(exc, with_type=True)}")
+                staged.problems.append(f"{hook} " + ("" if isinstance(exc, PluginEscape) else "raised ") + _reason(exc))
                 continue
             if returned is not None:
                 staged.problems.append(f"{hook} returned a {type(returned).__name__} instead of registering through "
@@ -296,9 +302,11 @@ class Registry:
             for impl in self.manager.hook.register_commands.get_hookimpls():
                 if impl.plugin_name == info.name:
                     try:
-                        impl.function(commands)
+                        with plugin_code():
+                            impl.function(commands)
                     except Exception as exc:  # it passed the trial run; report a change of mind all the same
-                        self._reject(info, [f"register_commands raised {first_line(exc, with_type=True)}"])
+                        self._reject(info, ["register_commands " + ("" if isinstance(exc, PluginEscape) else "raised ")
+                                            + _reason(exc)])
 
     def _problem(self, info: PluginInfo, error: str) -> None:
         self.problems.append(PluginProblem(info, error))
@@ -329,6 +337,42 @@ class Registry:
         errors = [problem.error for problem in self.problems if problem.plugin is info]
         more = f"; {len(errors) - 1} more in 'cycletools plugins'" if len(errors) > 1 else ""
         return f"{errors[0]}{more}" if errors else "see 'cycletools plugins'"
+
+
+class PluginEscape(Exception):
+    """A plugin tried to end the process (sys.exit, a KeyboardInterrupt that no Ctrl-C caused)."""
+
+
+@contextlib.contextmanager
+def plugin_code():
+    """Run a plugin's import or hook: what it prints goes to stderr (stdout carries cycletools' own output,
+    ``plugins --json`` included), and ``sys.exit`` or a KeyboardInterrupt it raises itself becomes an ordinary
+    error (``PluginEscape``), so that one plugin cannot end every command. A real Ctrl-C still stops."""
+    pressed = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def interrupted(signum, frame):
+            pressed.append(signum)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as exc:
+        raise PluginEscape(f"called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        if pressed:
+            raise
+        raise PluginEscape("raised KeyboardInterrupt without a Ctrl-C") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong in a plugin's code, in one line: ``RuntimeError: …``, or what a PluginEscape says."""
+    return str(exc) if isinstance(exc, PluginEscape) else first_line(exc, with_type=True)
 
 
 def _names(staged: Staged) -> list[tuple[str, str]]:

@@ -1,8 +1,10 @@
 """The weights manager: where a domain's generator comes from, and fetching it on request.
 
-Resolution order for a domain: an explicit file (the caller's), the plugin's bundled
-file, the user cache (``$CYCLETOOLS_HOME/weights``, default ``~/.cache/cycletools/weights``),
-then a download — only when asked for. Downloads go to a temporary file, are checked
+A domain has up to three generators here: ``bundled`` (shipped with its plugin), ``full`` (fetched or
+imported into the user cache, ``$CYCLETOOLS_HOME/weights``, default ``~/.cache/cycletools/weights``) and
+``fast`` (a compact student, bundled or cached). ``choose`` applies the default rule (``PREFERENCE``:
+what the user fetched or imported before what ships; on the CPU a fast student first); a full
+generator is downloaded only when asked for. Downloads go to a temporary file, are checked
 (pinned SHA-256, else the checksum recorded at the first download) and validated as a
 generator before an atomic rename, so the cache never holds a partial or foreign file.
 """
@@ -50,9 +52,6 @@ def cache_dir() -> Path:
 
 
 VARIANTS = ("bundled", "full", "fast")
-VARIANT_TEXT = {"bundled": "the generator shipped with cycletools",
-                 "full": "the full-size generator you fetched or imported",
-                 "fast": "the compact fast student"}
 
 
 def _check_variant(variant: str) -> str:

@@ -563,3 +563,72 @@ def test_example_adapter_plugin_loads_a_foreign_layout(tmp_path: Path, monkeypat
                str(tmp_path / "again.png")).returncode == 0
     with Image.open(tmp_path / "again.png") as again, Image.open(tmp_path / "photo.png") as photo:
         assert np.array_equal(np.asarray(again), np.asarray(photo))
+
+
+ESCAPING_PLUGINS = {
+    "exits_at_import": "import sys\nprint('hello from a plugin')\nsys.exit('goodbye')\n",
+    "exits_in_hook": '''
+        import sys
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_domains(register):
+            sys.exit(5)
+    ''',
+    "interrupts_in_hook": '''
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_domains(register):
+            raise KeyboardInterrupt
+    ''',
+    "talks": '''
+        from cycletools import DomainSpec, hookimpl
+        print("loading the talkative plugin")
+
+        @hookimpl
+        def register_domains(register):
+            print("registering")
+            register(DomainSpec(name="talk2quiet", title="Talk → quiet", family="object", source="a", target="b"))
+    ''',
+}
+
+
+def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdout(tmp_path: Path):
+    """sys.exit at import or in a hook, a KeyboardInterrupt nobody pressed, print() at import: listed as
+    broken (or loaded, for the talker), every command still works, and --json stays JSON."""
+    site = install_fake_distribution(tmp_path / "site", "cycletools-escapes", "1.0",
+                                     {name: name for name in ESCAPING_PLUGINS}, ESCAPING_PLUGINS)
+    env = cli_env(site, tmp_path / "home")
+    result = subprocess.run([sys.executable, "-m", "cycletools", "plugins", "--json"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)  # nothing the plugins printed is in it
+    problems = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem"}
+    assert problems == {
+        "exits_at_import": "failed to import exits_at_import: called sys.exit('goodbye')",
+        "exits_in_hook": "register_domains called sys.exit(5)",
+        "interrupts_in_hook": "register_domains raised KeyboardInterrupt without a Ctrl-C",
+    }
+    assert "talk2quiet" in {row["name"] for row in rows if row["kind"] == "domain"}
+    assert "hello from a plugin" in result.stderr and "registering" in result.stderr
+    listed = subprocess.run([sys.executable, "-m", "cycletools", "weights", "list"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("apple2orange ")
+
+
+def test_a_real_ctrl_c_during_a_plugins_code_still_stops():
+    import os
+    import signal
+    import time
+
+    from cycletools.registry import PluginEscape, plugin_code
+
+    with pytest.raises(KeyboardInterrupt):
+        with plugin_code():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal arrives long before this ends
+    with pytest.raises(PluginEscape, match="raised KeyboardInterrupt without a Ctrl-C"):
+        with plugin_code():
+            raise KeyboardInterrupt
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
