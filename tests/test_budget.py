@@ -208,6 +208,14 @@ def test_budget_cannot_change_on_resume_and_must_be_positive(tmp_path: Path):
                                     "max_steps": 1, **TINY}), progress=False).train()
     with pytest.raises(CycletoolsError, match="cannot change time_budget when resuming"):
         CycleGANTrainer.resume(tmp_path / "run", {"time_budget": 30.0})
+    # The same command line again with --resume: the same budget, written as it was (issue 25, item 8).
+    same = run_cli_here("train", "--data", str(data), "--name", "run", "--out", str(tmp_path), "--time-budget", "1m",
+                        "--max-steps", "1", "--resume")
+    assert same.returncode == 0 and "cannot change" not in same.stderr, same.stderr
+    changed = run_cli_here("train", "--data", str(data), "--name", "run", "--out", str(tmp_path), "--time-budget",
+                           "2m", "--resume")
+    assert changed.returncode == 1
+    assert "cannot change time_budget when resuming (the run has time_budget=60.0)" in changed.stderr
     result = run_cli_here("train", "--data", str(data), "--name", "x", "--out", str(tmp_path), "--time-budget", "soon")
     assert result.returncode == 1 and "not a duration: 'soon'" in result.stderr and "Traceback" not in result.stderr
 

@@ -167,6 +167,18 @@ def value_problems(values: dict[str, Any], what: str = "settings") -> list[str]:
     return problems
 
 
+def typed_setting(name: str, value: Any) -> Any:
+    """``value`` as the setting ``name`` holds it (``"2m"`` → 120.0 for time_budget, ``"8"`` → 8), so that a
+    value given again the way it was given first compares equal; unknown names and None pass unchanged."""
+    if name not in FIELD_NAMES or value is None:
+        return value
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    try:
+        return parse_duration(value) if name == "time_budget" else _coerce(name, value, types[name])
+    except (TypeError, ValueError) as exc:
+        raise CycletoolsError(f"invalid training setting: {exc}") from None
+
+
 def by_setting(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` keyed by the settings their names stand for (``crop-size`` → ``size``)."""
     return {setting_name(key): value for key, value in values.items()}

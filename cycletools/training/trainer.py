@@ -36,7 +36,7 @@ from cycletools.models import NLayerDiscriminator, init_weights
 from cycletools.runs import DIRECTIONS, run_weights_path
 from cycletools.training.budget import TimeBudget
 from cycletools.training.checkpoint import load_checkpoint, save_checkpoint
-from cycletools.training.config import RESUMABLE_CHANGES, TrainConfig, config_from_dict
+from cycletools.training.config import RESUMABLE_CHANGES, TrainConfig, by_setting, config_from_dict, typed_setting
 from cycletools.training.losses import l1_loss, linear_decay, lsgan_loss
 from cycletools.training.monitor import LOSS_NAMES, RunMonitor, save_sample_grid
 from cycletools.training.pool import ImagePool
@@ -135,7 +135,8 @@ class CycleGANTrainer:
         run_dir = Path(run_dir)
         state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
         saved = state["config"]
-        changes = {k: v for k, v in (changes or {}).items() if k not in ("name", "out") and v != saved.get(k)}
+        typed = {name: typed_setting(name, value) for name, value in by_setting(changes or {}).items()}
+        changes = {k: v for k, v in typed.items() if k not in ("name", "out") and v != saved.get(k)}
         refused = sorted(k for k in changes if k not in RESUMABLE_CHANGES)
         if refused:
             was = ", ".join(f"{k}={saved.get(k)!r}" for k in refused)
