@@ -111,6 +111,9 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
             problems.append(f"{attr} must be a non-empty string")
     if spec.reverse is not None and (not isinstance(spec.reverse, str) or not NAME_PATTERN.match(spec.reverse)):
         problems.append(f"reverse {spec.reverse!r} is not a valid domain name")
+    elif spec.reverse is not None and spec.reverse == spec.name:
+        problems.append(f"reverse {spec.reverse!r} is the domain itself (name the domain of the other direction, "
+                        "or leave reverse out)")
     arch = dict(spec.architecture) if isinstance(spec.architecture, Mapping) else {}
     if not isinstance(spec.architecture, Mapping) or not isinstance(arch.get("arch"), str):
         problems.append("architecture must be a mapping with an 'arch' name")

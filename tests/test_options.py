@@ -11,7 +11,8 @@ from conftest import run_cli_here
 from cycletools.cli.main import build_parser
 from cycletools.cli.options import Number
 
-BAD = ["nan", "inf", "-inf", "1e308", "-1e308", "99999999999999999999999", "-99999999999999999999999", "x"]
+BAD = ["nan", "inf", "-inf", "1e308", "-1e308", "99999999999999999999999", "-99999999999999999999999", "x",
+       "1_0", "١٠"]  # Python reads both as 10
 
 
 def numeric_options() -> list[tuple[str, str, argparse.Action]]:
@@ -135,3 +136,13 @@ def test_one_image_to_a_file_of_no_image_format_is_refused(tmp_path, tiny_genera
                            str(tiny_generator_file), "-o", str(tmp_path / "one.png"))
     assert several.returncode == 2 and "names a file, but there are 2 inputs" in several.stderr
     assert len(several.stderr.strip().splitlines()) == 1 and not (tmp_path / "one.png").exists()
+
+
+def test_a_bad_working_size_is_refused_where_it_is_parsed(cli_here):
+    """--working-size 0/1/nan: one usage line, exit 2, before any generator is looked for (issue 25, item 9)."""
+    for value in ("0", "1", "nan", "1_0", "-8"):
+        result = cli_here("translate", "missing.png", "--weights", "missing.pth", "--working-size", value)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (f"cycletools translate: error: argument --working-size: takes a number of "
+                                         f"pixels (at least 8) or 'native', not '{value}' (see 'cycletools translate "
+                                         "--help')")

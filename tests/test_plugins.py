@@ -111,6 +111,7 @@ def spec(**changes) -> DomainSpec:
     ({"run_direction": "sideways"}, "run_direction must be a2b or b2a"),
     ({"inference_size": 4}, "inference_size must be an integer of at least 8"),
     ({"reverse": "Not Valid"}, "is not a valid domain name"),
+    ({"reverse": "a2b"}, "reverse 'a2b' is the domain itself"),
 ])
 def test_spec_validation(changes, message):
     with pytest.raises(CycletoolsError, match=message.replace("(", r"\(").replace(")", r"\)")):

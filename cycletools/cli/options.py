@@ -23,6 +23,8 @@ class Number:
 
     def __call__(self, text: str):
         try:
+            if "_" in text or not text.isascii():  # Python reads 1_0 as 10 and ١٠ as 10; a user means neither
+                raise ValueError(text)
             value = int(text, 10) if self.kind is int else float(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"takes {self.describe()}, not {text!r}") from None
@@ -81,15 +83,32 @@ def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, 
                         default=argparse.SUPPRESS, **kwargs)
 
 
-def working_size(value: str) -> int | None | str:
-    """``native`` → None, ``auto`` (the default: the domain's size, else native), else pixels (at least 8)."""
+WORKING_SIZE_TAKES = "takes a number of pixels (at least 8) or 'native'"
+
+
+def working_size(value) -> int | None | str:
+    """``native`` → None, ``auto`` (the default: the domain's size, else native), else pixels (at least 8).
+    An argparse type too, so that a bad value is refused where it is parsed, before anything loads; a value
+    it already parsed passes through."""
     from cycletools.errors import UsageError
 
+    if value is None or isinstance(value, int):
+        return value
     if value in ("native", "auto"):
         return None if value == "native" else value
-    if not value.isdigit() or int(value) < 8:
-        raise UsageError(f"--working-size takes a number of pixels (at least 8) or 'native', not {value!r}")
+    if not value.isascii() or not value.isdigit() or int(value) < 8:
+        raise UsageError(f"--working-size {WORKING_SIZE_TAKES}, not {value!r}")
     return int(value)
+
+
+def working_size_option(value: str) -> int | None | str:
+    """``working_size`` for argparse: its complaint as argparse's one-line usage error (exit 2)."""
+    from cycletools.errors import UsageError
+
+    try:
+        return working_size(value)
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"{WORKING_SIZE_TAKES}, not {value!r}") from None
 
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +121,7 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                         help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
     parser.add_argument("--download", action="store_true",
                         help="with --plugin: download the domain's weights if they are not here yet")
-    parser.add_argument("--working-size", metavar="N|native", default="auto",
+    parser.add_argument("--working-size", metavar="N|native", default="auto", type=working_size_option,
                         help="translate with the shorter side scaled to N pixels, then scale back to the input's "
                              "size (default: the domain's recommended size with --plugin, else native); what the "
                              "generator is given is bounded (8192 pixels a side, 16.8 megapixels)")
