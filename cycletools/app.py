@@ -40,6 +40,13 @@ LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the 
 _GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere
 MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what browsers' <video> plays everywhere
+# The FFmpeg demuxers an uploaded clip may use: containers and raw streams that hold their own frames. Not
+# playlists or anything that names other files or URLs (HLS, DASH, concat, SDP/RTP, image sequences): FFmpeg
+# would open those on the server.
+ACCEPTED_VIDEO_FORMATS = ",".join(["mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "mpeg", "flv",
+                                   "ogg", "asf", "ivf", "obu", "h264", "hevc", "m4v", "mpegvideo", "gif"])
+ACCEPTED_VIDEO_TEXT = ("MP4/MOV/3GP, WebM/MKV, AVI, MPEG-TS/PS, FLV, Ogg, ASF/WMV, IVF, animated GIF, or a raw "
+                       "H.264, H.265, MPEG-4 or MPEG-2 stream")
 CODEC_NAMES = {"mpeg4": "MPEG-4 Part 2", "hevc": "H.265", "mpeg2video": "MPEG-2", "mpeg1video": "MPEG-1",
                "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}
 
@@ -500,7 +507,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     @clear_errors
     def translate_video_file(upload: dict | None, name: str | None, direction: str, stabilize: bool,
                              side_by_side: bool, progress=gr.Progress(track_tqdm=True)):
-        from cycletools.media.video import probe
+        from cycletools.media.video import FormatRefused, probe
         from cycletools.pipelines.video import translate_video
 
         if not upload_path(upload):
@@ -509,7 +516,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
             raise refusal("Pick a domain first.")
         path = received(upload, "a video")
         try:
-            info = probe(path)
+            info = probe(path, formats=ACCEPTED_VIDEO_FORMATS)
+        except FormatRefused as exc:
+            raise refusal(f"This video format is not accepted; the app takes {ACCEPTED_VIDEO_TEXT}.", exc) from None
         except CycletoolsError as exc:
             raise refusal("This file is not a readable video.", exc) from None
         if info.duration and info.duration > limits.max_video_seconds:
@@ -533,12 +542,14 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
 
     def preview_note(upload: str | None) -> str:
         """Why the browser cannot show a clip's preview, when its codec is one browsers do not play."""
-        from cycletools.media.video import probe
+        from cycletools.media.video import FormatRefused, probe
 
         if not upload:
             return ""
         try:
-            codec = probe(upload).codec
+            codec = probe(upload, formats=ACCEPTED_VIDEO_FORMATS).codec
+        except FormatRefused:
+            return f"This video format is not accepted; the app takes {ACCEPTED_VIDEO_TEXT}."
         except CycletoolsError:
             return "This file is not a readable video."
         if codec in BROWSER_CODECS:

@@ -928,6 +928,32 @@ def test_only_files_this_server_received_are_opened(server, tmp_path: Path):
     assert visits == [], f"the server fetched {visits}"
 
 
+HLS = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{clip}\n#EXT-X-ENDLIST\n"
+REFUSED_FORMAT = "This video format is not accepted; the app takes MP4/MOV/3GP, WebM/MKV"
+UNREADABLE = "This file is not a readable video."
+
+
+@pytest.mark.parametrize("name, playlist, message", [
+    ("list.m3u8", HLS, REFUSED_FORMAT),                                     # HLS: FFmpeg would open the clip
+    ("list.ffconcat", "ffconcat version 1.0\nfile '{clip}'\n", REFUSED_FORMAT),  # concat: the same
+    ("innocent.mp4", HLS, UNREADABLE),  # by its name FFmpeg never takes it for a playlist
+    ("list.mpd", '<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+                 'mediaPresentationDuration="PT1S"><Period><AdaptationSet><Representation id="1" '
+                 'bandwidth="1"><BaseURL>file://{clip}</BaseURL></Representation></AdaptationSet></Period></MPD>',
+     UNREADABLE),
+])
+def test_an_uploaded_playlist_reads_no_server_video(server, tmp_path: Path, name: str, playlist: str, message: str):
+    """A 100-byte playlist naming a video on the server is refused before FFmpeg follows it (issue 25, item 1):
+    the answer is one sentence, never the server clip's frames."""
+    clip = make_clip(tmp_path / "server-secret.mp4", frames=6)
+    tmp_path.joinpath(name).write_text(playlist.format(clip=clip))
+    path = upload(server, tmp_path / name)
+    answer = call_api(server, "translate_video", [{"path": path, "meta": {"_type": "gradio.FileData"}},
+                                                  "horse2zebra", "forward", False, False])
+    assert "event: error" in answer and "event: complete" not in answer, answer
+    assert message in answer, answer
+
+
 def test_the_page_shows_no_server_paths(server, app_home):
     with urllib.request.urlopen(server + "config", timeout=30) as response:
         config = response.read().decode()

@@ -45,8 +45,17 @@ class VideoInfo:
         return bool(self.audio_codecs)
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read a video file's stream information; one clear error if it is not a video."""
+class FormatRefused(CycletoolsError):
+    """The file is in a container format the caller does not accept (see ``probe``'s ``formats``)."""
+
+
+def probe(path: str | Path, formats: str | None = None) -> VideoInfo:
+    """Read a video file's stream information; one clear error if it is not a video.
+
+    ``formats``: the FFmpeg demuxers allowed (``format_whitelist``, comma-separated), for files from
+    others: a playlist (HLS, DASH, concat) or an image sequence would make FFmpeg open the files or URLs it
+    names, and is refused (``FormatRefused``) before any of them is read. Later opens of the same bytes
+    pick the same demuxer."""
     av = _av()
     path = Path(path)
     if path.is_dir():
@@ -56,7 +65,7 @@ def probe(path: str | Path) -> VideoInfo:
     if path.stat().st_size == 0:
         raise CycletoolsError(f"{path}: not a readable video (the file is empty)")
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options={"format_whitelist": formats} if formats else None) as container:
             if not container.streams.video:
                 raise CycletoolsError(f"{path}: no video stream in this file")
             stream = container.streams.video[0]
@@ -77,6 +86,8 @@ def probe(path: str | Path) -> VideoInfo:
     except CycletoolsError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
+        if formats and getattr(exc, "errno", None) == errno.EINVAL:  # what FFmpeg says of a demuxer not allowed
+            raise FormatRefused(f"{path}: not a video in a format accepted here") from None
         raise CycletoolsError(f"{path}: not a readable video ({ffmpeg_reason(exc)})") from None
 
 
