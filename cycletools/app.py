@@ -10,7 +10,10 @@ server paths (those go to the log)."""
 from __future__ import annotations
 
 import atexit
+import base64
+import binascii
 import functools
+import io
 import os
 import re
 import shutil
@@ -266,7 +269,24 @@ def received_file(path: str, received: list[set], root: Path) -> str:
     return os.path.realpath(path)
 
 
-def open_image(path: str, limits: ServeLimits) -> Image.Image:
+def data_url(value: Any) -> str | None:
+    """The ``data:image/...`` URL a browser's camera frame comes as (Gradio's FileData ``url``), if it is one."""
+    url = value.get("url") if isinstance(value, dict) else None
+    return url if isinstance(url, str) and url.startswith("data:image/") else None
+
+
+def camera_bytes(url: str) -> io.BytesIO:
+    """The image file inside a base64 data URL; one sentence for anything else."""
+    header, _, payload = url.partition(",")
+    try:
+        if not header.endswith(";base64"):
+            raise ValueError("not base64")
+        return io.BytesIO(base64.b64decode(payload, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise refusal("The camera frame is not an image that can be read.", exc) from None
+
+
+def open_image(path: str | io.BytesIO, limits: ServeLimits) -> Image.Image:
     """Decode an uploaded image once its declared size and shape are checked; one sentence for what is
     not a readable image, too large, too long and thin, or damaged."""
     max_pixels = limits.max_image_pixels
@@ -558,12 +578,15 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
                 "it translates all the same, and the result (H.264) plays on this page.")
 
     @clear_errors
-    def translate_camera(frame: np.ndarray | None, name: str | None, direction: str):
-        if frame is None or not name:
+    def translate_camera(frame: dict | None, name: str | None, direction: str):
+        """One frame of the browser's camera, unprocessed like an Image upload: its size is read from the file's
+        header and held to the Image tab's limits before anything is decoded."""
+        if not name or not (upload_path(frame) or data_url(frame)):
             return None
-        if frame.shape[0] * frame.shape[1] > limits.max_image_pixels:
-            raise refusal("The camera's frames are larger than the image limit.")
-        return translator_for(direction_for(name, direction)).translate_frames(frame[None])[0]
+        source = camera_bytes(data_url(frame)) if data_url(frame) else received(frame, "a camera frame")
+        image = open_image(source, limits)
+        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        return translator_for(direction_for(name, direction)).translate_frames(rgb[None])[0]
 
     def plugin_table() -> list[list[Any]]:
         registry = get_registry()
@@ -664,7 +687,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
                                   elem_id="webcam-input")
                 live = gr.Image(label="Translated", streaming=True, interactive=False, elem_id="webcam-output")
             camera.stream(translate_camera, [camera, domain, direction], live, stream_every=0.2,
-                          concurrency_limit=limits.concurrency, api_name=False)
+                          concurrency_limit=limits.concurrency, api_name=False, preprocess=False)
         with gr.Tab("Plugins", id="plugins"):
             table = gr.Dataframe(plugin_table(), headers=["name", "family", "what it does", "plugin",
                                                           "architecture", "weights"],

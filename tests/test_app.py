@@ -954,6 +954,51 @@ def test_an_uploaded_playlist_reads_no_server_video(server, tmp_path: Path, name
     assert message in answer, answer
 
 
+def call_hidden(url: str, trigger: str, data: list) -> dict:
+    """Call the handler that ``trigger`` (e.g. "stream") starts, by its index, as any client can (no api_name
+    needed); the queue's last message for it."""
+    import uuid
+
+    with urllib.request.urlopen(url + "config", timeout=30) as response:
+        dependencies = json.load(response)["dependencies"]
+    index = next(i for i, d in enumerate(dependencies) if any(t[1] == trigger for t in d["targets"]))
+    session = uuid.uuid4().hex
+    body = json.dumps({"data": data, "fn_index": index, "session_hash": session, "trigger_id": None}).encode()
+    request = urllib.request.Request(url + "gradio_api/queue/join", data=body,
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+    with urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={session}", timeout=120) as response:
+        for line in response:
+            message = json.loads(line.decode()[5:]) if line.startswith(b"data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    raise AssertionError("the queue closed without an answer")
+
+
+def test_the_webcam_handler_checks_a_frames_size_before_decoding_it(server_process, tmp_path: Path):
+    """A 160 KB PNG declaring 13000×13000 sent to the camera's stream handler, as a browser sends frames (a data
+    URL) and as an upload: refused from its header, in the Image tab's words, with the server's memory
+    unchanged; a long thin frame is held to the aspect-ratio limit (issue 25, item 2)."""
+    import base64
+
+    bomb = grey_png(13000, 13000)
+    before = peak_memory(server_process.pid)
+    as_url = {"url": "data:image/png;base64," + base64.b64encode(bomb).decode(), "meta": {"_type": "gradio.FileData"}}
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    as_upload = {"path": upload(server_process.url, tmp_path / "bomb.png"), "meta": {"_type": "gradio.FileData"}}
+    for frame in (as_url, as_upload):
+        answer = call_hidden(server_process.url, "stream", [frame, "horse2zebra", "forward"])
+        assert answer["output"]["error"] == "The image is 13000×13000; the limit is 40 megapixels.", answer
+    assert peak_memory(server_process.pid) - before < 100 * 1024 * 1024  # decoded, it would be 507 MB
+    thin = {"url": "data:image/png;base64," + base64.b64encode(grey_png(4000, 10)).decode()}
+    answer = call_hidden(server_process.url, "stream", [thin, "horse2zebra", "forward"])
+    assert answer["output"]["error"] == ("The image is 4000×10; its longer side may be at most 16 times its "
+                                         "shorter side."), answer
+    broken = {"url": "data:image/png;base64,@@@"}
+    answer = call_hidden(server_process.url, "stream", [broken, "horse2zebra", "forward"])
+    assert answer["output"]["error"] == "The camera frame is not an image that can be read.", answer
+
+
 def test_the_page_shows_no_server_paths(server, app_home):
     with urllib.request.urlopen(server + "config", timeout=30) as response:
         config = response.read().decode()
