@@ -62,6 +62,7 @@ class ServeLimits:
     max_video_seconds: float = 600.0
     queue_size: int = 16               # waiting requests beyond the running ones
     concurrency: int = 1               # translations at once on the device
+    allow_downloads: bool = True       # whether a client may make the server fetch weights (Plugins tab)
 
 
 @dataclass
@@ -625,6 +626,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
                 "No weights are here yet.")
 
     def fetch(name: str | None):
+        if not limits.allow_downloads:  # a client may not make this server reach out (the button is off too)
+            log(f"refused: a client asked to fetch weights for {str(name)[:64]!r}; downloads are off")
+            raise gr.Error("Fetching weights is turned off on this server: its operator can run 'cycletools "
+                           "weights fetch NAME', or start it with --allow-downloads.", print_exception=False)
         if not name:
             raise gr.Error("Pick a domain first.")
         registry = get_registry()
@@ -696,7 +701,9 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
             with gr.Row():
                 card_domain = gr.Dropdown(choices=choices, value=initial, label="Domain", scale=3,
                                           elem_id="card-domain")
-                fetch_button = gr.Button("Fetch missing weights", scale=1, elem_id="fetch")
+                fetch_button = gr.Button("Fetch missing weights" if limits.allow_downloads else
+                                         "Fetching is off on this server", scale=1, elem_id="fetch",
+                                         interactive=limits.allow_downloads)
             fetch_note = gr.Markdown(elem_id="fetch-note")
             card = gr.Markdown(model_card(initial))
             card_domain.change(model_card, card_domain, card)
@@ -704,6 +711,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     app.queue(max_size=limits.queue_size, default_concurrency_limit=limits.concurrency)
     gradio_guards.remove_refused_uploads(app.upload_file_set)
     gradio_guards.refuse_foreign_files(app.temp_file_sets, uploads)
+    gradio_guards.check_example_choices(app, refusal)
     return app, workdir
 
 

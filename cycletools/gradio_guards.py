@@ -151,3 +151,22 @@ def refuse_foreign_files(received: list[set], root: Path) -> None:
 
 
 _received_sets: list = [([], Path("/nonexistent"))]
+
+
+def check_example_choices(blocks, refuse) -> None:
+    """``gr.Examples`` loads an example by its index; for an index it does not have (out of range, not a whole
+    number, none) Gradio fails with an empty error. Each examples table of ``blocks`` answers that with
+    ``refuse(message)`` (an exception to raise: a sentence for the page) before anything is loaded."""
+    import gradio as gr
+
+    for block in blocks.blocks.values():
+        if not isinstance(block, gr.Dataset) or getattr(block.preprocess, "_checks_choices", False):
+            continue
+
+        def preprocess(payload, _block=block, _preprocess=block.preprocess):
+            if type(payload) is not int or not 0 <= payload < len(_block.raw_samples):
+                raise refuse("There is no such example.")
+            return _preprocess(payload)
+
+        preprocess._checks_choices = True
+        block.preprocess = preprocess

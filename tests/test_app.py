@@ -955,13 +955,14 @@ def test_an_uploaded_playlist_reads_no_server_video(server, tmp_path: Path, name
 
 
 def call_hidden(url: str, trigger: str, data: list) -> dict:
-    """Call the handler that ``trigger`` (e.g. "stream") starts, by its index, as any client can (no api_name
-    needed); the queue's last message for it."""
+    """Call the handler that ``trigger`` (an event such as "stream", or an api_name) starts, by its index, as
+    any client can (no api_name needed); the queue's last message for it."""
     import uuid
 
     with urllib.request.urlopen(url + "config", timeout=30) as response:
         dependencies = json.load(response)["dependencies"]
-    index = next(i for i, d in enumerate(dependencies) if any(t[1] == trigger for t in d["targets"]))
+    index = next(i for i, d in enumerate(dependencies)
+                 if d.get("api_name") == trigger or any(t[1] == trigger for t in d["targets"]))
     session = uuid.uuid4().hex
     body = json.dumps({"data": data, "fn_index": index, "session_hash": session, "trigger_id": None}).encode()
     request = urllib.request.Request(url + "gradio_api/queue/join", data=body,
@@ -997,6 +998,39 @@ def test_the_webcam_handler_checks_a_frames_size_before_decoding_it(server_proce
     broken = {"url": "data:image/png;base64,@@@"}
     answer = call_hidden(server_process.url, "stream", [broken, "horse2zebra", "forward"])
     assert answer["output"]["error"] == "The camera frame is not an image that can be read.", answer
+
+
+def test_an_example_that_does_not_exist_is_one_sentence(server):
+    """Examples load by index; an index the table does not have gets a sentence, not an empty 500 (item 4)."""
+    assert "error" not in call_hidden(server, "load_example", [0])["output"]
+    for index in (999, -1, "x", None, True):
+        answer = call_hidden(server, "load_example", [index])
+        assert answer["output"]["error"] == "There is no such example.", (index, answer)
+
+
+def test_downloads_are_off_unless_the_operator_allows_them(tmp_path: Path, monkeypatch):
+    """A client cannot make a server that listens beyond loopback (or has --no-allow-downloads) reach out: the
+    fetch handler refuses before any request, the button says so (issue 25, item 4)."""
+    import gradio as gr
+
+    from cycletools import app, store
+    from cycletools.cli.serve import loopback
+
+    assert [loopback(host) for host in ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost", "0.0.0.0",
+                                        "192.168.1.5", "example.org")] == [True] * 5 + [False] * 3
+    monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    fetched = []
+    monkeypatch.setattr(store, "fetch", lambda *args, **kwargs: fetched.append(args))
+    demo, workdir = app.build_app("cpu", app.ServeLimits(allow_downloads=False))
+    try:
+        fetch = next(block_fn.fn for block_fn in demo.fns.values() if getattr(block_fn.fn, "__name__", "") == "fetch")
+        with pytest.raises(gr.Error, match="Fetching weights is turned off on this server"):
+            fetch("zebra2horse")
+        config = json.dumps(demo.get_config_file())
+        assert "Fetching is off on this server" in config and fetched == []
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_the_page_shows_no_server_paths(server, app_home):

@@ -45,9 +45,25 @@ def add_parser(commands) -> None:
     parser.add_argument("--max-video-seconds", type=Number(float, above=0, high=10**6), default=600.0, help="longest clip (default: 600)")
     parser.add_argument("--threads", type=THREADS, metavar="N", default=None,
                         help="CPU threads for the generators (default: the physical cores)")
+    parser.add_argument("--allow-downloads", action=argparse.BooleanOptionalAction, default=None,
+                        help="let a client make the server download official weights (the Plugins tab's fetch "
+                             "button); default: allowed when the app listens on loopback only, off with --share or "
+                             "another --host")
     parser.add_argument("--concurrency", type=Number(int, 1, 256), default=1, help="translations at once (default: 1)")
     parser.add_argument("--queue-size", type=Number(int, 0, 100_000), default=16, help="requests that may wait (default: 16)")
     parser.set_defaults(handler=run_serve)
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def upload_size(text: str) -> str:
@@ -72,7 +88,9 @@ def run_serve(args: argparse.Namespace) -> int:
     limits = web.ServeLimits(max_upload=args.max_upload, max_image_pixels=int(args.max_image_mp * 1e6),
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
-                             concurrency=args.concurrency)
+                             concurrency=args.concurrency,
+                             allow_downloads=args.allow_downloads if args.allow_downloads is not None
+                             else loopback(args.host) and not args.share)
     served = web.Served(plugin=args.plugin, weights=args.weights, variant=args.variant)
     demo, workdir = web.build_app(args.device, limits, served)
 
