@@ -222,11 +222,17 @@ def hide_paths(text: str) -> str:
     return ABSOLUTE_PATH.sub(short, text)
 
 
+PUBLIC_MESSAGE_LIMIT = 200  # characters of an error shown on the page
+
+
 def public_message(exc: BaseException) -> str:
-    """One sentence for the page: the error's first line, no server paths."""
-    text = hide_paths(first_line(exc))
+    """One sentence for the page: the error's first line with server paths hidden first, then cut at a word
+    (with "…") where it is longer than ``PUBLIC_MESSAGE_LIMIT``."""
+    text = hide_paths(first_line(exc, limit=100_000))
+    if len(text) > PUBLIC_MESSAGE_LIMIT:
+        text = text[:PUBLIC_MESSAGE_LIMIT].rsplit(" ", 1)[0].rstrip(",;:") + " …"
     text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def refusal(message: str, cause: BaseException | None = None) -> gr.Error:

@@ -1101,3 +1101,16 @@ def test_cheap_limits_in_process():
     with pytest.raises(CycletoolsError, match="frames are 340×20; their longer side may be at most 16 times"):
         DecodeBudget.for_clip(SimpleNamespace(fps=24, width=10, height=10), limits)(
             SimpleNamespace(time=0.0, image=np.zeros((20, 340, 3), np.uint8)))
+
+
+def test_an_error_on_the_page_is_cut_at_a_word_after_its_paths_are_hidden():
+    """Paths are hidden before the length limit applies, and a long message ends at a word with "…" (it was
+    cut mid-word: "nothing wa."; issue 25, item 5)."""
+    from cycletools.app import PUBLIC_MESSAGE_LIMIT, public_message
+    from cycletools.errors import CycletoolsError
+
+    long_path = "/" + "deep/" * 60 + "clip.mp4"
+    text = public_message(CycletoolsError(f"{long_path}: nothing was decoded from this file " + "and more " * 30))
+    assert text.startswith("Clip.mp4: nothing was decoded from this file and more")
+    assert text.endswith(" more …") and len(text) <= PUBLIC_MESSAGE_LIMIT + 2 and "deep/" not in text
+    assert public_message(CycletoolsError("a short problem")) == "A short problem."
