@@ -54,10 +54,31 @@ def test_damaged_mp4_keeps_every_frame_on_the_grid_and_drops_damaged_audio(tmp_p
     result = run_cli_here("video", str(damaged), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert replaced(result.stdout) == len(repeated) and f"{FRAMES} frames in" in result.stdout
-    assert "audio copied (aac)" in result.stdout
+    assert "audio re-encoded (aac → aac): damaged packets became silence" in result.stdout
     assert frame_times(out) == pytest.approx([i / FPS for i in range(FRAMES)], abs=1e-4)
     assert probe(out).fps == FPS
     assert undecodable_audio_packets(out) == 0
+    # Played back to back, as players play audio, the sound past the damage is where it belongs: the
+    # damaged packets' time is silence, not a hole that a player closes up (it was 279 ms ahead; issue 25).
+    reference, rate = decoded_audio(clip)
+    heard = back_to_back(out)
+    length = rate // 4
+    assert audio_lag(reference, 0, heard, rate // 2, length) == 0             # 0.5 s, before the damage
+    assert abs(audio_lag(reference, 0, heard, int(rate * 2.5), length)) <= 2  # 2.5 s, past it (about 1.5 s)
+
+
+def back_to_back(path: Path):
+    """The first audio channel as a player that plays decoded samples one after another hears it (timestamps
+    ignored)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        pieces = []
+        for frame in container.decode(audio=0):
+            samples = frame.to_ndarray()
+            pieces.append(samples[0] if frame.format.is_planar else samples[0, ::len(frame.layout.channels)])
+    return np.concatenate(pieces).astype(np.float64)
 
 
 def test_damaged_mp4_trimmed_keeps_its_audio_in_place_past_the_damage(tmp_path: Path, clip: Path,

@@ -344,8 +344,8 @@ class _AudioCopier:
 
     Times are seconds from the start of the source's video stream, as the frames' are, so the
     audio keeps its place beside the video. Damaged packets (a file cut off mid-packet, bytes
-    overwritten) are left out: copied, the packets after them keep their times; re-encoded, what
-    they held becomes silence of the same length.
+    overwritten) are left out and what they held becomes silence of the same length: a track with any is
+    re-encoded rather than copied, since players play copied packets back to back and would run ahead.
     """
 
     COPYABLE = {False: {"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"}, True: {"opus", "vorbis"}}
@@ -362,6 +362,9 @@ class _AudioCopier:
             return
         name = self.input.codec_context.name
         self.copy = name in self.COPYABLE[webm] and not trimmed
+        damaged = self.copy and self._damaged(av)
+        if damaged:  # copied, the packets after a hole keep their times, but players play samples back to back
+            self.copy = False
         if self.copy:
             self.output = output.add_stream_from_template(self.input)
             self.mode = f"copied ({name})"
@@ -374,7 +377,28 @@ class _AudioCopier:
             self.resampler = av.AudioResampler(format=self.output.format.name, layout=self.output.layout.name,
                                                rate=rate)
             self.rate, self.written = rate, 0  # samples handed to the encoder: the next one's time
-            self.mode = f"re-encoded ({name} → {codec.removeprefix('lib')})"
+            self.mode = f"re-encoded ({name} → {codec.removeprefix('lib')})" + (
+                ": damaged packets became silence, so that it stays in step" if damaged else "")
+
+    def _damaged(self, av) -> bool:
+        """Whether any audio packet is damaged (flagged, or failing to decode): a copy would leave a hole that a
+        player closes up, running ahead of the picture from there on. Reads the audio once, then starts over."""
+        try:
+            for packet in self.source.demux(self.input):
+                if packet.dts is None:
+                    continue
+                if packet.is_corrupt:
+                    return True
+                try:
+                    packet.decode()
+                except av.FFmpegError:
+                    return True
+            return False
+        finally:
+            path = self.source.name
+            self.source.close()
+            self.source = av.open(path)
+            self.input = self.source.streams.audio[0]
 
     def finish(self, start: float, end: float | None) -> None:
         """Write the audio from ``start`` (at time 0 in the output) to ``end`` (None: to its end)."""
