@@ -718,6 +718,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     gradio_guards.remove_refused_uploads(app.upload_file_set)
     gradio_guards.refuse_foreign_files(app.temp_file_sets, uploads)
     gradio_guards.check_example_choices(app, refusal)
+    gradio_guards.check_payload_shapes(app, refusal)
     return app, workdir
 
 

@@ -170,3 +170,29 @@ def check_example_choices(blocks, refuse) -> None:
 
         preprocess._checks_choices = True
         block.preprocess = preprocess
+
+
+def check_payload_shapes(blocks, refuse) -> None:
+    """A client's value that does not fit an input's data model (a list for an image, a FileData without a
+    path) fails in Gradio's validation with an empty error. Each input of ``blocks`` answers it with
+    ``refuse(message)`` (an exception to raise: a sentence naming the input) instead."""
+    import pydantic
+
+    for block in blocks.blocks.values():
+        model = getattr(block, "data_model", None)
+        if not isinstance(model, type) or getattr(model, "_checks_shape", False):
+            continue
+        label = getattr(block, "label", None) or type(block).__name__
+
+        class Checked(model):  # the same model, whose validation failure is a sentence
+            _checks_shape = True
+
+            @classmethod
+            def model_validate(cls, obj, *args, _model=model, _label=label, **kwargs):
+                try:
+                    return _model.model_validate(obj, *args, **kwargs)
+                except pydantic.ValidationError:
+                    raise refuse(f"The request's {_label} is not a value this page sends.") from None
+
+        Checked.__name__ = model.__name__
+        block.data_model = Checked

@@ -1114,3 +1114,12 @@ def test_an_error_on_the_page_is_cut_at_a_word_after_its_paths_are_hidden():
     assert text.startswith("Clip.mp4: nothing was decoded from this file and more")
     assert text.endswith(" more …") and len(text) <= PUBLIC_MESSAGE_LIMIT + 2 and "deep/" not in text
     assert public_message(CycletoolsError("a short problem")) == "A short problem."
+
+
+def test_a_value_no_page_sends_gets_a_sentence(server):
+    """A list where an image belongs, a number for a clip: Gradio's own validation used to answer
+    {"error": null}; each is one sentence naming the input (issue 25, item 5)."""
+    image = call_api(server, "translate_image", [[1, 2], "horse2zebra", "forward"])
+    assert '"error": "The request\'s Input is not a value this page sends."' in image, image
+    clip = call_api(server, "translate_video", [7, "horse2zebra", "forward", False, False])
+    assert "event: error" in clip and '"error": null' not in clip, clip
