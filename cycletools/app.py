@@ -48,8 +48,7 @@ BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what browsers' <video> plays e
 # would open those on the server.
 ACCEPTED_VIDEO_FORMATS = ",".join(["mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "mpeg", "flv",
                                    "ogg", "asf", "ivf", "obu", "h264", "hevc", "m4v", "mpegvideo", "gif"])
-ACCEPTED_VIDEO_TEXT = ("MP4/MOV/3GP, WebM/MKV, AVI, MPEG-TS/PS, FLV, Ogg, ASF/WMV, IVF, animated GIF, or a raw "
-                       "H.264, H.265, MPEG-4 or MPEG-2 stream")
+ACCEPTED_VIDEO_TEXT = "MP4, MOV, WebM, MKV, AVI, MPEG-TS, Ogg, FLV, raw H.264 and more; no playlists"
 CODEC_NAMES = {"mpeg4": "MPEG-4 Part 2", "hevc": "H.265", "mpeg2video": "MPEG-2", "mpeg1video": "MPEG-1",
                "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}
 
@@ -545,7 +544,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         try:
             info = probe(path, formats=ACCEPTED_VIDEO_FORMATS)
         except FormatRefused as exc:
-            raise refusal(f"This video format is not accepted; the app takes {ACCEPTED_VIDEO_TEXT}.", exc) from None
+            raise refusal(f"This file is not a readable video in a format the app takes ({ACCEPTED_VIDEO_TEXT}).",
+                          exc) from None
         except CycletoolsError as exc:
             raise refusal("This file is not a readable video.", exc) from None
         if info.duration and info.duration > limits.max_video_seconds:
@@ -576,7 +576,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         try:
             codec = probe(upload, formats=ACCEPTED_VIDEO_FORMATS).codec
         except FormatRefused:
-            return f"This video format is not accepted; the app takes {ACCEPTED_VIDEO_TEXT}."
+            return f"This file is not a readable video in a format the app takes ({ACCEPTED_VIDEO_TEXT})."
         except CycletoolsError:
             return "This file is not a readable video."
         if codec in BROWSER_CODECS:

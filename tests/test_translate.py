@@ -288,7 +288,7 @@ def test_inputs_and_outputs_are_checked_before_the_generator_loads(tmp_path: Pat
         "no_output_folder": ([str(image), "-o", str(tmp_path / "nowhere" / "out.png")], "output folder does not exist"),
         "one_file_for_many": ([str(image), str(other), "-o", str(tmp_path / "out.png")], "names a file"),
         "same_file": ([str(image), "-o", str(image)], "refusing to overwrite the input image"),
-        "bad_size": ([str(image), "--working-size", "3"], "--working-size takes a number of pixels"),
+        "bad_size": ([str(image), "--working-size", "3"], "argument --working-size: takes a number of pixels"),
     }[case]
     result = run_cli_here("translate", *args, "--weights", str(tmp_path / "never-loaded.safetensors"), cwd=tmp_path)
     assert result.returncode in (1, 2), result.stderr
