@@ -147,6 +147,17 @@ def random_image(width: int, height: int, path: Path, mode: str = "RGB") -> Path
     return path
 
 
+def translate_on_page(page, result: Path) -> list[int]:
+    """Click Translate on the Image tab, wait for the result to load, save it to ``result``; its [width, height]."""
+    page.click("#translate-image")
+    size = page.wait_for_function(
+        "() => { const i = document.querySelector('#image-output img');"
+        " return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
+        timeout=120_000).json_value()
+    result.write_bytes(page.request.get(page.locator("#image-output img").first.get_attribute("src")).body())
+    return size
+
+
 def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
@@ -168,15 +179,7 @@ def test_browser_translates_an_image_and_a_video(server, tmp_path: Path):
         assert "horse2zebra" in page.locator("#domain input").input_value()
         page.locator("#image-input input[type=file]").set_input_files(str(image))
         page.wait_for_selector("#image-input img", timeout=30_000)
-        page.click("#translate-image")
-        size = page.wait_for_function(
-            "() => { const i = document.querySelector('#image-output img');"
-            " return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
-            timeout=120_000).json_value()
-        assert size == [203, 141]
-        src = page.locator("#image-output img").first.get_attribute("src")
-        body = page.request.get(src).body()
-        (tmp_path / "result.png").write_bytes(body)
+        assert translate_on_page(page, tmp_path / "result.png") == [203, 141]
         with Image.open(tmp_path / "result.png") as result, Image.open(image) as original:
             assert result.size == original.size
             assert np.abs(np.asarray(result.convert("RGB"), int) - np.asarray(original, int)).mean() > 5
@@ -273,14 +276,7 @@ def test_a_fresh_install_opens_on_horse2zebra_and_turns_the_example_photo_into_a
             assert "not trained by cycletools" in about
             page.locator("#image-input ~ * .gallery-item, .gallery-item").first.click()  # the example photo
             page.wait_for_selector("#image-input img", timeout=30_000)
-            page.click("#translate-image")
-            size = page.wait_for_function(
-                "() => { const i = document.querySelector('#image-output img');"
-                " return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; }",
-                timeout=120_000).json_value()
-            assert size == [960, 540]
-            (tmp_path / "zebra.png").write_bytes(page.request.get(
-                page.locator("#image-output img").first.get_attribute("src")).body())
+            assert translate_on_page(page, tmp_path / "zebra.png") == [960, 540]
             page.wait_for_timeout(1000)  # the before/after slider settles
             page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
             if SCREENSHOT_COPY:  # 256 colours: a third of the bytes, for the repository
