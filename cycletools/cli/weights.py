@@ -54,10 +54,9 @@ def add_parser(commands) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from cycletools import store
     from cycletools.registry import get_registry
-    from cycletools.utils.devices import resolve_device
 
     registry = get_registry()
-    device = resolve_device(None).type  # what --plugin NAME would run on here
+    device = "cpu"  # the CPU's order; knowing whether a GPU is here would mean importing torch (seconds)
     rows = []
     for name, spec in sorted(registry.domains.items()):
         used = store.in_use(spec, device)
@@ -81,7 +80,8 @@ def run_list(args: argparse.Namespace) -> int:
         if row["origin"]:
             print(f"{''.ljust(width)}  {''.ljust(12)}  {row['origin']}")
     print(f"cache: {store.cache_dir()}")
-    print(f"a domain's first row is the generator --plugin NAME uses here ({device}); --variant picks another")
+    print("a domain's first row is the generator --plugin NAME uses on the CPU (on a GPU: full, then bundled, then "
+          "fast); --variant picks another")
     return 0
 
 
@@ -103,9 +103,10 @@ def run_import(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     spec = registry.domain(args.plugin)
-    target = Path(args.output) if args.output else store.local_file(spec, args.variant) \
-        if args.variant != "bundled" else None
-    replacing = target is not None and target.is_file()
+    if args.output:
+        replacing = Path(args.output).is_file()
+    else:  # a bundled variant without --output is refused by import_weights
+        replacing = args.variant != "bundled" and store.local_file(spec, args.variant).is_file()
     path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant,
                                 output=args.output, origin=args.origin)
     print(f"{spec.name}: imported {args.source} → {path}" + (" (it replaces the file that was there)"
