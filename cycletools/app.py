@@ -35,7 +35,7 @@ from torch import nn  # noqa: E402
 
 from cycletools import __version__, gradio_guards, store  # noqa: E402
 from cycletools.data.images import list_images  # noqa: E402
-from cycletools.errors import CycletoolsError, first_line  # noqa: E402
+from cycletools.errors import CycletoolsError, first_line, one_line  # noqa: E402
 from cycletools.pipelines.translator import Translator, TranslatorCache  # noqa: E402
 from cycletools.registry import get_registry  # noqa: E402
 
@@ -341,7 +341,7 @@ def file_card(served: "Served") -> str:
     else:
         what = (f"### Your generator: `{loaded.source.name}`\nServed with --weights; it has no domain, so no "
                 "reverse direction.")
-    return f"{what}\n\n- weights: {store.one_line(origin)}\n- architecture: {summarize_architecture(loaded.config)}"
+    return f"{what}\n\n- weights: {one_line(origin)}\n- architecture: {summarize_architecture(loaded.config)}"
 
 
 OWN_GENERATOR = "--weights"  # the picker's value for a generator served with --weights alone (no domain's name)

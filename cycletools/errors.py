@@ -9,6 +9,12 @@ class UsageError(CycletoolsError):
     """Options that do not go together; the CLI exits with status 2, like argparse."""
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (newlines, terminal escapes) become spaces, runs of
+    whitespace one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 def first_line(exc: BaseException, limit: int = 200, with_type: bool = False) -> str:
     """The first line of an exception's message (its type name when it has none), for one-line errors."""
     lines = str(exc).strip().splitlines()

@@ -36,7 +36,7 @@ import pluggy
 from cycletools import hookspecs
 from cycletools.architectures import CORE_ARCHITECTURES
 from cycletools.domains import NAME_PATTERN, DomainSpec, validate_spec
-from cycletools.errors import CycletoolsError, first_line
+from cycletools.errors import CycletoolsError, first_line, one_line
 
 ENTRY_POINT_GROUP = "cycletools"
 BUILTIN_DISTRIBUTION = "cycletools"
@@ -315,6 +315,8 @@ class Registry:
     # ----------------------------------------------------------------- lookup
     def domain(self, name: str) -> DomainSpec:
         """The domain called ``name``, or an error that says why there is none or suggests the closest names."""
+        if not isinstance(name, str):
+            raise CycletoolsError(f"a domain is named by a string, not a {type(name).__name__}")
         try:
             return self.domains[name]
         except KeyError:
@@ -365,6 +367,10 @@ def plugin_code():
         if pressed:
             raise
         raise PluginEscape("raised KeyboardInterrupt without a Ctrl-C") from None
+    except Exception:
+        raise  # an ordinary error: the caller reports it
+    except BaseException as exc:  # GeneratorExit, a plugin's own BaseException: still only this plugin's problem
+        raise PluginEscape(f"raised {first_line(exc, with_type=True)}") from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -372,7 +378,7 @@ def plugin_code():
 
 def _reason(exc: Exception) -> str:
     """What went wrong in a plugin's code, in one line: ``RuntimeError: …``, or what a PluginEscape says."""
-    return str(exc) if isinstance(exc, PluginEscape) else first_line(exc, with_type=True)
+    return one_line(str(exc) if isinstance(exc, PluginEscape) else first_line(exc, with_type=True))
 
 
 def _names(staged: Staged) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from cycletools import __version__
 from cycletools.domains import DomainSpec, WeightsSource
-from cycletools.errors import CycletoolsError
+from cycletools.errors import CycletoolsError, one_line
 from cycletools.utils.atomic import atomic_path, atomic_write_text, check_writable
 from cycletools.utils.files import file_sha256
 from cycletools.utils.safetensors_header import CONFIG_KEY, read_header_metadata
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
 HOME_ENV = "CYCLETOOLS_HOME"
 CHUNK = 1 << 20
 ORIGIN_LIMIT = 300  # characters in an origin line: who made the weights, the licence; not a document
-
-
-def one_line(text: str) -> str:
-    """``text`` as one printable line: control characters (newlines, terminal escapes) become spaces, runs of
-    whitespace one space."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def home() -> Path:

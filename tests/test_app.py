@@ -1120,3 +1120,12 @@ def test_a_value_no_page_sends_gets_a_sentence(server):
     assert '"error": "The request\'s Input is not a value this page sends."' in image, image
     clip = call_api(server, "translate_video", [7, "horse2zebra", "forward", False, False])
     assert "event: error" in clip and '"error": null' not in clip, clip
+
+
+def test_a_domain_that_is_not_a_name_is_refused_in_a_sentence(server, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    image = handle_file(str(random_image(20, 20, tmp_path / "a.png")))
+    message = error_of(client, image, ["horse2zebra"], "forward", api_name="/translate_image")
+    assert message == "A domain is named by a string, not a list.", message

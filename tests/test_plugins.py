@@ -583,6 +583,17 @@ ESCAPING_PLUGINS = {
         def register_domains(register):
             raise KeyboardInterrupt
     ''',
+    "generator_exit": "raise GeneratorExit('bye')\n",
+    "own_base_exception": '''
+        from cycletools import hookimpl
+
+        class Weird(BaseException):
+            pass
+
+        @hookimpl
+        def register_architectures(register):
+            raise Weird("weird\\x1b[31mred\\nsecond line")
+    ''',
     "talks": '''
         from cycletools import DomainSpec, hookimpl
         print("loading the talkative plugin")
@@ -610,6 +621,8 @@ def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdo
         "exits_at_import": "failed to import exits_at_import: called sys.exit('goodbye')",
         "exits_in_hook": "register_domains called sys.exit(5)",
         "interrupts_in_hook": "register_domains raised KeyboardInterrupt without a Ctrl-C",
+        "generator_exit": "failed to import generator_exit: raised GeneratorExit: bye",
+        "own_base_exception": "register_architectures raised Weird: weird [31mred",  # one line, no escape
     }
     assert "talk2quiet" in {row["name"] for row in rows if row["kind"] == "domain"}
     assert "hello from a plugin" in result.stderr and "registering" in result.stderr

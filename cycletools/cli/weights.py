@@ -137,7 +137,7 @@ def weights_info(path: str) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from cycletools.store import one_line
+    from cycletools.errors import one_line
 
     info = weights_info(args.file)
     if args.json:
