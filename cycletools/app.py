@@ -588,9 +588,10 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     def translate_camera(frame: dict | None, name: str | None, direction: str):
         """One frame of the browser's camera, unprocessed like an Image upload: its size is read from the file's
         header and held to the Image tab's limits before anything is decoded."""
-        if not name or not (upload_path(frame) or data_url(frame)):
+        url = data_url(frame)
+        if not name or not (url or upload_path(frame)):
             return None
-        source = camera_bytes(data_url(frame)) if data_url(frame) else received(frame, "a camera frame")
+        source = camera_bytes(url) if url else received(frame, "a camera frame")
         image = open_image(source, limits)
         rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
         return translator_for(direction_for(name, direction)).translate_frames(rgb[None])[0]

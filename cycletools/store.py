@@ -202,13 +202,15 @@ def usable(spec: DomainSpec) -> bool:
 def status_text(spec: DomainSpec, device_type: str = "cpu") -> str:
     """The state of the generator in use, then the others here: ``bundled``, ``cached, also bundled``,
     ``fast bundled, full downloadable`` … (``downloadable`` or ``missing`` when none is here)."""
+    used = in_use(spec, device_type)
+
     def label(current: WeightsStatus) -> str:
         if current.variant == "fast":
             return f"fast {current.state}"
-        return current.state if current is used else (
-            "also bundled" if current.variant == "bundled" else f"full {current.state}")
+        if current is used:
+            return current.state
+        return "also bundled" if current.variant == "bundled" else f"full {current.state}"
 
-    used = in_use(spec, device_type)
     order = PREFERENCE["cpu" if device_type == "cpu" else "other"]
     others = sorted((current for current in here(spec) if current.variant != used.variant),
                     key=lambda current: order.index(current.variant))
