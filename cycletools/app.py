@@ -363,6 +363,10 @@ class Served:
         """The picker value the --weights generator is under: its domain, or OWN_GENERATOR."""
         return None if self.weights is None else (self.plugin or OWN_GENERATOR)
 
+    def used(self, spec) -> "store.WeightsStatus":
+        """The generator of ``spec`` the app translates with: --variant's, or what auto picks on this device."""
+        return store.in_use(spec, self.device_type) if self.variant == "auto" else store.status(spec, self.variant)
+
 
 def domain_choices(served: Served | None = None) -> list[tuple[str, str]]:
     """Dropdown entries grouped by family: "Family · Title (name) — weights status"; a generator served with
@@ -376,7 +380,7 @@ def domain_choices(served: Served | None = None) -> list[tuple[str, str]]:
         elif served.variant == "auto":
             status = store.status_text(spec, served.device_type)
         else:  # what the app uses is the variant asked for, or nothing
-            status = f"{store.status(spec, served.variant).state} ({served.variant})"
+            status = f"{served.used(spec).state} ({served.variant})"
         rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
     own = [(f"Your generator · {served.loaded.source.name} (--weights)", OWN_GENERATOR)] \
         if served.own_key == OWN_GENERATOR else []
@@ -406,8 +410,7 @@ def describe(name: str | None, served: Served | None = None) -> str:
     if name == served.own_key:
         weights = f"Weights: **your file** `{served.loaded.source.name}` (--weights)"
     else:
-        used = store.in_use(spec, served.device_type) if served.variant == "auto" else \
-            store.status(spec, served.variant)
+        used = served.used(spec)
         weights = f"Weights: **{used.state}**"  # where they are is the server's business
         if used.here:
             weights += ("" if used.state == used.variant else f" ({used.variant})") + \
@@ -489,8 +492,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         return Path(tempfile.mkdtemp(dir=results))
 
     def translator_for(domain: str) -> Translator:
-        if domain == OWN_GENERATOR and served.own_key != OWN_GENERATOR:
-            raise CycletoolsError("this server has no generator of its own: pick a domain")
+        """The generator of a domain (or the one given with --weights), as ``direction_for`` named it."""
         if domain != served.own_key and not store.usable(get_registry().domain(domain)):
             raise CycletoolsError(f"there are no weights for {domain} yet: fetch them in the Plugins tab")
         translator = cache.get(domain)
@@ -617,7 +619,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
         if name == served.own_key:
             return file_card(served)
         spec = get_registry().domain(name)
-        used = store.in_use(spec, served.device_type)
+        used = served.used(spec)
         sections = []
         for current in sorted(store.here(spec), key=lambda current: current.variant != used.variant):
             card = current.path.with_suffix(".md")

@@ -260,7 +260,7 @@ class Registry:
                 with plugin_code():
                     returned = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:
-                staged.problems.append(f"{hook} " + ("" if isinstance(exc, PluginEscape) else "raised ") + _reason(exc))
+                staged.problems.append(_hook_failure(hook, exc))
                 continue
             if returned is not None:
                 staged.problems.append(f"{hook} returned a {type(returned).__name__} instead of registering through "
@@ -305,8 +305,7 @@ class Registry:
                         with plugin_code():
                             impl.function(commands)
                     except Exception as exc:  # it passed the trial run; report a change of mind all the same
-                        self._reject(info, ["register_commands " + ("" if isinstance(exc, PluginEscape) else "raised ")
-                                            + _reason(exc)])
+                        self._reject(info, [_hook_failure("register_commands", exc)])
 
     def _problem(self, info: PluginInfo, error: str) -> None:
         self.problems.append(PluginProblem(info, error))
@@ -379,6 +378,11 @@ def plugin_code():
 def _reason(exc: Exception) -> str:
     """What went wrong in a plugin's code, in one line: ``RuntimeError: …``, or what a PluginEscape says."""
     return one_line(str(exc) if isinstance(exc, PluginEscape) else first_line(exc, with_type=True))
+
+
+def _hook_failure(hook: str, exc: Exception) -> str:
+    """``register_domains raised RuntimeError: …``, or ``register_domains called sys.exit(5)``."""
+    return f"{hook} {'' if isinstance(exc, PluginEscape) else 'raised '}{_reason(exc)}"
 
 
 def _names(staged: Staged) -> list[tuple[str, str]]:
