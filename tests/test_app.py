@@ -332,22 +332,23 @@ def test_the_app_serves_a_file_as_a_domain_and_says_so(tmp_path: Path, monkeypat
     """--plugin NAME --weights FILE: the domain is selected and translated with the file, which its description
     and model card name; the other domains keep their own generators."""
     from cycletools import app
+    from cycletools.app.served import default_domain, domain_choices
 
     monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     served = app.Served(plugin="summer2winter_yosemite", weights=str(tiny_generator_module_file))
-    demo, workdir = app.build_app("cpu", served=served)
+    built = app.build_app("cpu", served=served)
     try:
-        config = json.dumps(demo.get_config_file(), ensure_ascii=False)
+        config = json.dumps(built.demo.get_config_file(), ensure_ascii=False)
         assert "Summer → winter (summer2winter_yosemite) — your resnet-4-1.safetensors" in config
         assert "Weights: **your file** `resnet-4-1.safetensors` (--weights)" in config
         assert ("### Summer → winter: your generator `resnet-4-1.safetensors`\\nServed with --weights as "
                 "summer2winter_yosemite; the reverse direction is the domain's own (winter2summer_yosemite).") in config
-        labels = dict((name, label) for label, name in app.domain_choices(served))
+        labels = dict((name, label) for label, name in domain_choices(served))
         assert labels["horse2zebra"].endswith("(horse2zebra) — bundled") and "--weights" not in labels
-        assert app.default_domain(served) == "summer2winter_yosemite"
+        assert default_domain(served) == "summer2winter_yosemite"
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(built.workdir, ignore_errors=True)
 
 
 def test_bad_requests_get_messages_and_the_app_keeps_serving(server, tmp_path: Path):
@@ -474,17 +475,19 @@ def test_fetch_button_says_clearly_when_the_download_fails_and_stop_removes_temp
 
 
 def test_the_picker_and_description_show_a_fast_variant(tmp_path: Path, monkeypatch, tiny_generator_module_file):
-    from cycletools import app, store
+    from cycletools import store
+    from cycletools.app.cards import describe
+    from cycletools.app.served import domain_choices
     from cycletools.registry import get_registry
 
     monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path))
-    labels = {name: label for label, name in app.domain_choices()}
+    labels = {name: label for label, name in domain_choices()}
     assert labels["apple2orange"].endswith("(apple2orange) — downloadable")
-    assert "not here yet" in app.describe("apple2orange")
+    assert "not here yet" in describe("apple2orange")
     store.import_weights(get_registry().domain("apple2orange"), tiny_generator_module_file, variant="fast")
-    labels = {name: label for label, name in app.domain_choices()}
+    labels = {name: label for label, name in domain_choices()}
     assert labels["apple2orange"].endswith("(apple2orange) — fast cached, full downloadable")
-    description = app.describe("apple2orange")
+    description = describe("apple2orange")
     assert "Weights: **cached** (fast)" in description and "not here yet" not in description
 
 
@@ -1019,15 +1022,16 @@ def test_downloads_are_off_unless_the_operator_allows_them(tmp_path: Path, monke
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     fetched = []
     monkeypatch.setattr(store, "fetch", lambda *args, **kwargs: fetched.append(args))
-    demo, workdir = app.build_app("cpu", app.ServeLimits(allow_downloads=False))
+    built = app.build_app("cpu", app.ServeLimits(allow_downloads=False))
     try:
-        fetch = next(block_fn.fn for block_fn in demo.fns.values() if getattr(block_fn.fn, "__name__", "") == "fetch")
+        fetch = next(block_fn.fn for block_fn in built.demo.fns.values()
+                     if getattr(block_fn.fn, "__name__", "") == "fetch")
         with pytest.raises(gr.Error, match="Fetching weights is turned off on this server"):
             fetch("zebra2horse")
-        config = json.dumps(demo.get_config_file())
+        config = json.dumps(built.demo.get_config_file())
         assert "Fetching is off on this server" in config and fetched == []
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(built.workdir, ignore_errors=True)
 
 
 def test_the_page_shows_no_server_paths(server, app_home):
@@ -1067,7 +1071,7 @@ def test_cheap_limits_in_process():
     """The checks made before any work: the size a model works at, and a clip's decoded budget."""
     from types import SimpleNamespace
 
-    from cycletools.app import DecodeBudget, ServeLimits
+    from cycletools.app.limits import DecodeBudget, ServeLimits
     from cycletools.errors import CycletoolsError
     from cycletools.utils.sizes import working_resolution
 
@@ -1103,7 +1107,7 @@ def test_cheap_limits_in_process():
 def test_an_error_on_the_page_is_cut_at_a_word_after_its_paths_are_hidden():
     """Paths are hidden before the length limit applies, and a long message ends at a word with "…" (it was
     cut mid-word: "nothing wa."; issue 25, item 5)."""
-    from cycletools.app import PUBLIC_MESSAGE_LIMIT, public_message
+    from cycletools.app.messages import PUBLIC_MESSAGE_LIMIT, public_message
     from cycletools.errors import CycletoolsError
 
     long_path = "/" + "deep/" * 60 + "clip.mp4"
@@ -1129,3 +1133,98 @@ def test_a_domain_that_is_not_a_name_is_refused_in_a_sentence(server, tmp_path: 
     image = handle_file(str(random_image(20, 20, tmp_path / "a.png")))
     message = error_of(client, image, ["horse2zebra"], "forward", api_name="/translate_image")
     assert message == "A domain is named by a string, not a list.", message
+
+
+# ---------------------------------------------------------------- issue 25, item 3: the disk bound
+
+def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_path: Path):
+    """On a fake clock: room is made by removing the oldest files that no job uses and that are past
+    KEEP_SECONDS; files in use, young files and reservations are kept, and what cannot fit is refused."""
+    from cycletools.app.disk import DiskBudget, DiskFull
+
+    now = [1_000_000.0]
+    root = tmp_path / "files"
+    budget = DiskBudget(root, limit=10_000, keep_seconds=300, clock=lambda: now[0])
+
+    def write(name: str, size: int, age: float) -> Path:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+        os.utime(path, (now[0] - age, now[0] - age))
+        return path
+
+    oldest, in_use, older = write("a/oldest.png", 3000, 900), write("b/clip.mp4", 3000, 1000), write("c/old.png", 2000, 600)
+    young = write("d/young.png", 1000, 10)
+    assert budget.used() == 9000
+    budget.make_room(1000, "this upload")  # fits as it is: nothing removed
+    assert all(path.exists() for path in (oldest, in_use, older, young))
+    with budget.using(in_use.parent):
+        budget.make_room(3000, "this upload")  # 2000 too many: the oldest unused file goes, and only it
+        assert not oldest.exists() and not oldest.parent.exists() and in_use.exists() and older.exists()
+        assert budget.removed == {str(oldest)}
+        with pytest.raises(DiskFull) as full:
+            budget.make_room(7000, "this upload")  # old.png goes, and still 1000 short: young and in-use stay
+    assert str(full.value) == ("the server's space for uploads and results is full (9.77 KB): this upload must "
+                               "wait until older files are removed; try again in a few minutes")
+    assert not older.exists() and in_use.exists() and young.exists()
+    reserved = budget.take(7000, "this upload")  # the job is over: its clip may go now
+    assert not in_use.exists() and budget.used() == 8000
+    with pytest.raises(DiskFull):
+        budget.take(5000, "another upload")  # the reservation counts until it is given back
+    budget.give(reserved)
+    now[0] += 300
+    budget.make_room(9500, "this upload")  # young.png is old enough now
+    assert not young.exists() and budget.used() == 0
+
+
+def disk_serve(app_home: Path, *args: str):
+    process, url = serve(app_home, "--max-upload", "1mb", "--max-disk", "3mb", *args)
+    first_line = next(line for line in process.log.read_text().splitlines() if "temp folder " in line)
+    return process, url, Path(first_line.rsplit("temp folder ", 1)[1].strip()) / "files"
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def test_uploads_and_results_stay_within_max_disk_with_a_clear_error(tmp_path: Path, app_home):
+    """20 uploads of ~0.9 MB against --max-disk 3mb: the app keeps what fits (their bytes counted before they
+    are read) and answers the rest 507 with one sentence; a result that would not fit is refused the same way,
+    and the refused job leaves no files (issue 25, item 3)."""
+    from gradio_client import Client, handle_file
+
+    process, url, files = disk_serve(app_home)
+    try:
+        rng = np.random.default_rng(7)
+        kept, refused = [], []
+        for index in range(20):
+            image = tmp_path / f"noise-{index}.png"
+            Image.fromarray(rng.integers(0, 256, (550, 550, 3), dtype=np.uint8)).save(image)
+            try:
+                kept.append(upload(url, image))
+            except urllib.error.HTTPError as error:
+                refused.append((error.code, error.read().decode()))
+            assert folder_bytes(files) <= 3 * 1024**2
+        assert len(kept) == 3 and len(refused) == 17
+        assert refused[0] == (507, "The server's space for uploads and results is full (3 MB): this upload must "
+                                   "wait until older files are removed; try again in a few minutes.")
+        with pytest.raises(Exception, match="507 Insufficient Storage"):  # gradio_client shows the status alone
+            Client(url, verbose=False).predict(handle_file(str(tmp_path / "noise-0.png")), "horse2zebra", "forward",
+                                               api_name="/translate_image")
+        result = call_api(url, "translate_image", [{"path": kept[0], "meta": {"_type": "gradio.FileData"}},
+                                                   "horse2zebra", "forward"])
+        assert "event: error" in result and "this result must wait until older files are removed" in result
+        assert not [path for path in (files / "results").rglob("*") if path.is_file()], "a refused job left files"
+        assert folder_bytes(files) <= 3 * 1024**2
+    finally:
+        log = stop(process)
+    assert "uploads and results may take 3 MB (--max-disk)" in log
+
+
+def test_max_disk_must_hold_one_upload(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "cycletools", "serve", "--max-upload", "50mb", "--max-disk",
+                             "10mb"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CYCLETOOLS_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "--max-disk 10mb is smaller than --max-upload 50mb: the app could not keep even one upload")

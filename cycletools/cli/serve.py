@@ -17,7 +17,9 @@ NAME selects another domain, --weights FILE serves a generator file of yours wit
 app uses, as for translate. Local by default; --share asks Gradio
 for a public link (needs internet). Requests are queued: --concurrency translations at once,
 --queue-size more may wait, beyond that the page says the app is busy. Uploads, images (megapixels,
-aspect ratio) and clips (seconds, also counted while decoding) are limited; see docs/web-app.md, Limits."""
+aspect ratio) and clips (seconds, also counted while decoding) are limited, and so is the disk that
+uploads and results take together (--max-disk: when it is full, the oldest files no job uses are removed
+once they are 5 minutes old, else the upload or job is refused); see docs/web-app.md, Limits."""
 
 
 def add_parser(commands) -> None:
@@ -39,6 +41,9 @@ def add_parser(commands) -> None:
                         help="which of each domain's generators the app uses, as for translate (default: auto)")
     parser.add_argument("--max-upload", type=upload_size, default="200mb",
                         help="largest upload accepted: a whole number and b, kb, mb or gb (default: 200mb)")
+    parser.add_argument("--max-disk", type=upload_size, default="2gb",
+                        help="disk that uploads and results may take together, at least --max-upload: a whole "
+                             "number and b, kb, mb or gb (default: 2gb)")
     parser.add_argument("--max-image-mp", type=Number(float, above=0, high=10_000), default=40.0, help="largest image in megapixels (default: 40)")
     parser.add_argument("--max-aspect-ratio", type=Number(float, 1, 10_000), default=16.0,
                         help="longest image side / shortest (default: 16)")
@@ -75,6 +80,16 @@ def upload_size(text: str) -> str:
     return f"{int(match.group(1))}{match.group(2)}"
 
 
+def check_sizes(args: argparse.Namespace) -> None:
+    """--max-disk must hold at least one upload of --max-upload."""
+    from cycletools.app.limits import parse_size
+    from cycletools.errors import UsageError
+
+    if parse_size(args.max_disk) < parse_size(args.max_upload):
+        raise UsageError(f"--max-disk {args.max_disk} is smaller than --max-upload {args.max_upload}: the app "
+                         "could not keep even one upload")
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from cycletools.errors import CycletoolsError
 
@@ -85,14 +100,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from cycletools.utils.devices import set_threads
 
     set_threads(args.threads)
-    limits = web.ServeLimits(max_upload=args.max_upload, max_image_pixels=int(args.max_image_mp * 1e6),
+    check_sizes(args)
+    limits = web.ServeLimits(max_upload=args.max_upload, max_disk=web.parse_size(args.max_disk), max_image_pixels=int(args.max_image_mp * 1e6),
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency,
                              allow_downloads=args.allow_downloads if args.allow_downloads is not None
                              else loopback(args.host) and not args.share)
     served = web.Served(plugin=args.plugin, weights=args.weights, variant=args.variant)
-    demo, workdir = web.build_app(args.device, limits, served)
+    built = web.build_app(args.device, limits, served)
 
     def stop(signum, frame) -> None:
         """Ctrl-C or SIGTERM: jobs start cancelling at once, while Gradio closes its server. A second
@@ -103,12 +119,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"cycletools web app on http://{args.host}:{args.port} (Ctrl-C stops it); temp folder {workdir}",
+    print(f"cycletools web app on http://{args.host}:{args.port} (Ctrl-C stops it); temp folder {built.workdir}",
           flush=True)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=limits.max_upload,
-                    allowed_paths=[], show_error=False, quiet=True, theme=web.theme(), footer_links=["api"],
-                    ssr_mode=False, **web.launch_options())
+        built.demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
+                          quiet=True, theme=web.theme(), footer_links=["api"], ssr_mode=False,
+                          **web.launch_options(built, limits))
     except OSError as exc:
         raise CycletoolsError(f"cannot serve on {args.host}:{args.port} ({exc})") from None
     finally:
@@ -116,6 +132,6 @@ def run_serve(args: argparse.Namespace) -> int:
         # waited for, so that no decode, encode or model thread is cut off when the process exits.
         if not web.stop_jobs(timeout=30):
             print("cycletools serve: a job did not stop within 30 s", file=sys.stderr)
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(built.workdir, ignore_errors=True)
     print("cycletools web app stopped", flush=True)
     return 0

@@ -17,9 +17,10 @@ each of them, so an upgrade of Gradio that moves them fails there rather than si
 
 from __future__ import annotations
 
-import os
 from contextvars import ContextVar
 from pathlib import Path
+
+from cycletools.app.client_input import FOREIGN_FILE, is_received
 
 _parsers: ContextVar[list | None] = ContextVar("cycletools_upload_parsers", default=None)
 _received = [set()]  # the serving app's accepted uploads (Blocks.upload_file_set)
@@ -106,18 +107,6 @@ def keep_gradio_files_in(folder: Path) -> None:
     for module in (routes, route_utils):
         if hasattr(module, "DEFAULT_TEMP_DIR"):
             module.DEFAULT_TEMP_DIR = str(folder)
-
-
-FOREIGN_FILE = "This file was not uploaded to this server: upload it first."
-
-
-def is_received(path: object, received: list[set], root: Path) -> bool:
-    """Whether ``path`` names a file this server received (``received``: Blocks.temp_file_sets, uploads
-    first) that is still a regular file inside ``root`` (the upload cache) once links are followed."""
-    if not isinstance(path, str) or not any(path in files for files in received):
-        return False
-    real, top = os.path.realpath(path), os.path.realpath(root)
-    return os.path.commonpath([real, top]) == top and os.path.isfile(real)
 
 
 def refuse_foreign_files(received: list[set], root: Path) -> None:
