@@ -97,3 +97,14 @@ def test_wheel_installs_without_editable_mode_and_ships_bundled_weights(tmp_path
     with Image.open(elsewhere / "zebra.png") as zebra:
         assert zebra.size == (960, 540)
         assert ImageNetClassifier().top1([zebra]).tolist() == [340]  # ImageNet's zebra
+
+
+def test_every_cycletools_package_is_listed_for_the_wheel():
+    """setuptools ships only the packages pyproject.toml lists: a new package folder left out of the list works
+    in an editable install and is missing from a wheel."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(root).parts) for init in (root / "cycletools").rglob("__init__.py")}
+    assert found - listed == set()
