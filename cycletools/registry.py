@@ -358,7 +358,7 @@ def plugin_code():
 
         previous = signal.signal(signal.SIGINT, interrupted)
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _descriptor_1_to_stderr():
             yield
     except SystemExit as exc:
         raise PluginEscape(f"called sys.exit({exc.code!r})") from None
@@ -373,6 +373,23 @@ def plugin_code():
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _descriptor_1_to_stderr():
+    """What a plugin writes to file descriptor 1 itself (``os.write``, a C library) goes to stderr meanwhile."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError):  # no descriptor 1 or 2 (a closed stdout): nothing to protect
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _reason(exc: Exception) -> str:

@@ -566,6 +566,7 @@ def test_example_adapter_plugin_loads_a_foreign_layout(tmp_path: Path, monkeypat
         assert np.array_equal(np.asarray(again), np.asarray(photo))
 
 
+BUNDLED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "horse2zebra.safetensors"
 ESCAPING_PLUGINS = {
     "exits_at_import": "import sys\nprint('hello from a plugin')\nsys.exit('goodbye')\n",
     "exits_in_hook": '''
@@ -603,12 +604,28 @@ ESCAPING_PLUGINS = {
             print("registering")
             register(DomainSpec(name="talk2quiet", title="Talk → quiet", family="object", source="a", target="b"))
     ''',
+    "talks_later": '''
+        import atexit
+        import os
+        import threading
+        import time
+
+        os.write(1, b"raw bytes to descriptor 1\\n")
+
+        def later():
+            time.sleep(0.2)
+            print("a line from the plugin's thread", flush=True)
+
+        threading.Thread(target=later).start()
+        atexit.register(lambda: print("goodbye from atexit", flush=True) or os.write(1, b"raw at exit\\n"))
+    ''',
 }
 
 
 def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdout(tmp_path: Path):
     """sys.exit at import or in a hook, a KeyboardInterrupt nobody pressed, print() at import: listed as
-    broken (or loaded, for the talker), every command still works, and --json stays JSON."""
+    broken (or loaded, for the talkers), every command still works, and --json stays JSON: also when a plugin
+    writes to descriptor 1, prints from its own thread later, or at exit, after the JSON (issue 25, item 6)."""
     site = install_fake_distribution(tmp_path / "site", "cycletools-escapes", "1.0",
                                      {name: name for name in ESCAPING_PLUGINS}, ESCAPING_PLUGINS)
     env = cli_env(site, tmp_path / "home")
@@ -626,6 +643,12 @@ def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdo
     }
     assert "talk2quiet" in {row["name"] for row in rows if row["kind"] == "domain"}
     assert "hello from a plugin" in result.stderr and "registering" in result.stderr
+    for line in ("raw bytes to descriptor 1", "a line from the plugin's thread", "goodbye from atexit", "raw at exit"):
+        assert line in result.stderr and line not in result.stdout
+    for command in (["weights", "list", "--json"], ["weights", "info", str(BUNDLED_WEIGHTS), "--json"]):
+        listed = subprocess.run([sys.executable, "-m", "cycletools", *command], capture_output=True, text=True,
+                                env=env, timeout=60)
+        assert listed.returncode == 0 and json.loads(listed.stdout), listed.stderr
     listed = subprocess.run([sys.executable, "-m", "cycletools", "weights", "list"], capture_output=True, text=True,
                             env=env, timeout=60)
     assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("apple2orange ")

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
 from cycletools import __version__
-from cycletools.cli import distill, evaluate, export, plugins, serve, train, translate, video, webcam, weights
+from cycletools.cli import (
+    distill,
+    evaluate,
+    export,
+    output,
+    plugins,
+    serve,
+    train,
+    translate,
+    video,
+    webcam,
+    weights,
+)
 
 SUBCOMMANDS = (train, translate, video, webcam, serve, evaluate, export, distill, plugins, weights)
 
@@ -63,17 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _run(argv)
         finally:
-            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+            output.flush()  # here, not at exit, so that a closed pipe is caught below
     except BrokenPipeError:
-        _discard_stdout()
+        output.discard()
         return BROKEN_PIPE
-
-
-def _discard_stdout() -> None:
-    """Point stdout at the null device: what is still buffered cannot fail again at exit."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _run(argv: list[str] | None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parser(commands) -> None:
@@ -102,6 +103,9 @@ def contributions(row: dict) -> str:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
+    from cycletools.cli import output
+
+    stream = output.results_stream() if args.json else sys.stdout  # JSON alone, whatever a plugin prints
     rows = plugin_rows()
-    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else format_table(rows))
+    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else format_table(rows), file=stream)
     return 0

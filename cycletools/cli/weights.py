@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -53,8 +54,10 @@ def add_parser(commands) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from cycletools import store
+    from cycletools.cli import output
     from cycletools.registry import get_registry
 
+    stream = output.results_stream() if args.json else sys.stdout  # JSON alone, whatever a plugin prints
     registry = get_registry()
     device = "cpu"  # the CPU's order; knowing whether a GPU is here would mean importing torch (seconds)
     rows = []
@@ -71,7 +74,7 @@ def run_list(args: argparse.Namespace) -> int:
                          "cache": None if current.variant == "bundled" else
                          str(store.cached_path(spec, current.variant) or store.local_file(spec, current.variant))})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2), file=stream)
         return 0
     width = max((len(r["name"]) for r in rows), default=4)
     for row in rows:
@@ -137,11 +140,13 @@ def weights_info(path: str) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from cycletools.cli import output
     from cycletools.errors import one_line
 
+    stream = output.results_stream() if args.json else sys.stdout  # JSON alone, whatever a plugin prints
     info = weights_info(args.file)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2), file=stream)
         return 0
     arch = info["architecture"]
     print(f"file:          {info['file']} ({info['format']})")
