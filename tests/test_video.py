@@ -621,3 +621,34 @@ def test_a_replaced_video_keeps_its_permissions(tmp_path: Path, tiny_generator_f
     result = run_cli_here("video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o640 and len(frame_times(out)) == 3
+
+
+def test_a_stop_during_one_long_frame_does_not_wait_for_the_frame(tmp_path: Path):
+    """SIGTERM while the generator works on a frame stops it at the next layer, not at the end of the batch
+    (one oversized frame took over 3 minutes; issue 25, item 9). The generator here counts its layers and
+    sends the signal itself, in the 5th of its 40 layers on the third frame: no layer may run after it, and
+    the two frames done before are kept in a playable partial file."""
+    import torch
+
+    from cycletools.pipelines.translator import Translator
+    from cycletools.pipelines.video import translate_video
+
+    calls = {"layers": 0, "after_signal": 0, "signalled": False}
+
+    class CountingLayer(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls["layers"] += 1
+            if calls["signalled"]:
+                calls["after_signal"] += 1
+            if calls["layers"] == 2 * 40 + 5:
+                calls["signalled"] = True
+                os.kill(os.getpid(), signal.SIGTERM)
+            return x
+
+    generator = torch.nn.Sequential(*[CountingLayer() for _ in range(40)])
+    clip = make_clip(tmp_path / "clip.mp4", frames=8)
+    translator = Translator(generator, device="cpu", precision="fp32", working_size="native")
+    result = translate_video(translator, clip, tmp_path / "out.mp4", batch_size=1, progress=False)
+    assert calls["signalled"] and calls["after_signal"] == 0 and calls["layers"] == 2 * 40 + 5
+    assert result.partial and result.output == tmp_path / "out.partial.mp4"
+    assert len(frame_times(result.output)) == 2

@@ -28,7 +28,12 @@ from cycletools.app.disk import DiskBudget
 from cycletools.app.jobs import Job, cancellable
 from cycletools.app.limits import ServeLimits
 from cycletools.app.messages import clear_errors, hide_paths, log, refusal
-from cycletools.app.served import OWN_GENERATOR, Served, domain_choices, resolve_direction
+from cycletools.app.served import (
+    OWN_GENERATOR,
+    Served,
+    domain_choices,
+    resolve_direction,
+)
 from cycletools.errors import CycletoolsError
 from cycletools.pipelines.translator import Translator, TranslatorCache
 from cycletools.registry import get_registry

@@ -8,17 +8,14 @@ from __future__ import annotations
 import threading
 import time
 
-from torch import nn
-
 from cycletools.errors import CycletoolsError
+from cycletools.pipelines.stopping import checking, stoppable
 
 
 class JobCancelled(CycletoolsError):
     """The request's client went away: it closed the page, cancelled, or lost its connection."""
 
 
-_running = threading.local()  # the Job of this thread, seen by the generators' hooks
-_hooking = threading.Lock()   # hooks are added before any request's forward pass can run
 _jobs = threading.Condition()  # guards _active; notified when a job ends
 _active = 0                    # jobs running now
 _stopping = threading.Event()  # the server is stopping: every job is cancelled
@@ -58,7 +55,8 @@ class Job:
         global _active
         with _jobs:
             _active += 1
-        _running.job = self
+        self._checking = checking(self.check)  # the generator's layers check too (stoppable)
+        self._checking.__enter__()
         try:
             self.check()  # a job that starts while the server stops ends at once
         except JobCancelled:
@@ -68,7 +66,7 @@ class Job:
 
     def __exit__(self, *exc) -> None:
         global _active
-        _running.job = None
+        self._checking.__exit__(None, None, None)
         with _jobs:
             _active -= 1
             _jobs.notify_all()
@@ -96,18 +94,6 @@ def stop_jobs(timeout: float = 30.0) -> bool:
 
 
 def cancellable(translator):
-    """Let the running job stop ``translator`` between its generator's layers (hooks added once)."""
-    generator = translator.generator
-    with _hooking:
-        if isinstance(generator, nn.Module) and not getattr(generator, "_stops_for_jobs", False):
-            for module in generator.modules():
-                if next(module.children(), None) is None:
-                    module.register_forward_pre_hook(_stop_if_cancelled)
-            generator._stops_for_jobs = True
+    """Let the running job stop ``translator`` between its generator's layers."""
+    stoppable(translator.generator)
     return translator
-
-
-def _stop_if_cancelled(module: nn.Module, inputs) -> None:
-    job = getattr(_running, "job", None)
-    if job is not None:
-        job.check()

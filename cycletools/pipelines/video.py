@@ -20,7 +20,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cycletools.errors import CycletoolsError, UsageError, first_line
-from cycletools.media.video import DecodedFrame, FrameReader, VideoInfo, VideoWriter, probe
+from cycletools.media.video import (
+    DecodedFrame,
+    FrameReader,
+    VideoInfo,
+    VideoWriter,
+    probe,
+)
+from cycletools.pipelines.stopping import StoppedBetweenLayers, checking, stoppable
 from cycletools.pipelines.targets import check_video_target
 from cycletools.pipelines.translator import Translator
 from cycletools.utils.atomic import free_name, replace_keeping_mode, temp_beside
@@ -166,6 +173,12 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
         def halt() -> bool:
             return interrupt.requested or stop.is_set()
 
+        def between_layers() -> None:  # a stop does not wait for the frames under way (one can take minutes)
+            if interrupt.requested:
+                raise StoppedBetweenLayers
+
+        stoppable(getattr(translator, "generator", None))
+
         try:
             finished = False
             while not finished and not halt():
@@ -179,7 +192,11 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                 if not batch or halt():
                     break
                 images = np.stack([image for _, image in batch])
-                outputs = translator.translate_frames(images)
+                try:
+                    with checking(between_layers):
+                        outputs = translator.translate_frames(images)
+                except StoppedBetweenLayers:
+                    break  # the frames under way are dropped; those done are kept (NAME.partial.EXT)
                 for (stamp, original), output in zip(batch, outputs):
                     _put(encoded, (stamp, original, output), keep_trying=encoder.is_alive)
                 bar.update(len(batch))
