@@ -48,7 +48,9 @@ from cycletools.weights import save_generator
 STUDENTS: dict[str, dict[str, Any]] = {
     # GAN Compression's released horse→zebra configuration (2.5 G MACs at 256², 0.36 M parameters)
     "small": {"stem": 16, "down": [32, 128], "mids": [64] * 3 + [128] * 6, "up": [32, 16]},
-    # two thirds of that (1.6 G MACs, 0.17 M parameters): real time on a 2-core CPU
+    # its inner widths with the residual stream cut to 96 (2.07 G MACs, 0.27 M parameters): inherits closest
+    "wide": {"stem": 16, "down": [32, 96], "mids": [64] * 3 + [128] * 6, "up": [32, 16]},
+    # two thirds of "small" (1.6 G MACs, 0.17 M parameters): real time on a 2-core CPU
     "medium": {"stem": 16, "down": [32, 96], "mids": [48] * 9, "up": [32, 16]},
     # a quarter of "small" (0.6 G MACs, 0.07 M parameters), for the smallest CPUs
     "tiny": {"stem": 8, "down": [16, 64], "mids": [32] * 9, "up": [16, 8]},
@@ -91,6 +93,7 @@ class DistillConfig:
     gan_target: str = "real"
     snapshot_every: float | None = None
     student_config: dict[str, Any] = field(default_factory=dict)
+    teacher_cache: str | None = None  # folder that keeps the teacher's translations between runs (--whole-images)
 
     def validate(self) -> "DistillConfig":
         if self.student not in STUDENTS and not self.student_config:
@@ -138,6 +141,50 @@ class DistillConfig:
         return self.lr if step < start else self.lr * (self.steps - step) / (decay + 1)
 
 
+def student_widths(size: str, stream: int | None = None, inner: list[int] | None = None) -> dict[str, Any]:
+    """A named student's widths, with its residual stream (the second down stage and every block's width) and
+    its blocks' inner widths replaced where given."""
+    if size not in STUDENTS:
+        raise CycletoolsError(f"unknown student size {size!r}; choose {', '.join(STUDENTS)}")
+    widths = {key: list(value) if isinstance(value, list) else value for key, value in STUDENTS[size].items()}
+    if stream is not None:
+        widths["down"][1] = stream
+    if inner is not None:
+        widths["mids"] = list(inner)
+    return widths
+
+
+def widths_text(widths: dict[str, Any]) -> str:
+    """``stem 16, down 32/96, inner 64×3 + 128×6, up 32/16``."""
+    runs: list[list[int]] = []
+    for width in widths["mids"]:
+        if runs and runs[-1][0] == width:
+            runs[-1][1] += 1
+        else:
+            runs.append([width, 1])
+    inner = " + ".join(f"{width}×{count}" if count > 1 else f"{width}" for width, count in runs)
+    return (f"stem {widths['stem']}, down {widths['down'][0]}/{widths['down'][1]}, inner {inner}, "
+            f"up {widths['up'][0]}/{widths['up'][1]}")
+
+
+def refuse_wider_student(teacher: nn.Module, student: dict[str, Any]) -> None:
+    """A student of a sub-mobile teacher must be no wider than it anywhere: it is meant to be smaller and faster.
+    (A ResNet teacher's blocks are full convolutions: any sub-mobile student costs a fraction of it.)"""
+    if not isinstance(teacher, MobileResnetGenerator):
+        return
+    big = teacher.config
+    wider = [f"{name} {mine} > {theirs}" for name, mine, theirs in (
+        ("stem", student["stem"], big["stem"]), ("down", student["down"][0], big["down"][0]),
+        ("stream", student["down"][1], big["down"][1]), ("up", student["up"][0], big["up"][0]),
+        ("up", student["up"][1], big["up"][1])) if mine > theirs]
+    widest = max(big["mids"])
+    wider += [f"inner width of block {index + 1} {mine} > {widest}" for index, mine in enumerate(student["mids"])
+              if mine > widest]
+    if wider:
+        raise CycletoolsError(f"the student is wider than its teacher ({'; '.join(wider)}): a student is meant to be "
+                              "smaller; choose a smaller --student, --stream or --inner-widths")
+
+
 @dataclass
 class DistillResult:
     student: Path
@@ -161,8 +208,11 @@ class Distiller:
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
         student_config = config.student_config or STUDENTS[config.student]
         self.dataset = UnpairedImages(config.data, "train", config.image_size, config.size)
+        refuse_wider_student(teacher, student_config)
+        self.student_config = student_config
         self.pairs = TeacherPairs(self.dataset, self.teacher, config.size, self.device, progress=progress,
-                                  real_b=bool(config.lambda_gan) and config.gan_target == "real") \
+                                  real_b=bool(config.lambda_gan) and config.gan_target == "real",
+                                  cache=Path(config.teacher_cache) if config.teacher_cache else None) \
             if config.whole_images else None
         self.inherited = False
         self.kept_channels: torch.Tensor | None = None
@@ -249,6 +299,16 @@ class Distiller:
         except RuntimeError as exc:
             raise CycletoolsError(f"{path}: its tensors do not fit the discriminator ({first_line(exc)})") from None
 
+    def describe(self) -> str:
+        """The student's size and widths, its parameters and MACs at 256² beside the teacher's: printed before
+        training, so that a run's cost is known before it is paid."""
+        macs, teacher_macs = count_macs(self.student, 256), count_macs(self.teacher, 256)
+        named = STUDENTS.get(self.config.student) == self.student_config
+        size = self.config.student if named else f"{self.config.student}, changed"
+        return (f"student {size} ({widths_text(self.student_config)}): {count_parameters(self.student):,} parameters, "
+                f"{macs / 1e9:.2f} G MACs at 256²; teacher {count_parameters(self.teacher):,} parameters, "
+                f"{teacher_macs / 1e9:.2f} G MACs")
+
     def _start_from(self, path: str) -> None:
         """Continue from an earlier student of the same size (e.g. one trained on smaller crops)."""
         from cycletools.registry import get_registry
@@ -257,7 +317,10 @@ class Distiller:
         earlier, earlier_config = load_generator(path, get_registry())
         if {k: v for k, v in earlier_config.items() if k != "arch"} != \
                 {k: v for k, v in self.student.config.items() if k != "arch"}:
-            raise CycletoolsError(f"{path}: not a {self.config.student} student (its widths differ)")
+            theirs = widths_text(earlier_config) if earlier_config.get("arch") == "mobile_resnet" else \
+                f"a {earlier_config.get('arch', 'different')} generator"
+            raise CycletoolsError(f"{path}: not a student of these widths ({theirs}, not "
+                                  f"{widths_text(self.student.config)})")
         self.student.load_state_dict(earlier.state_dict())
 
     def step(self, real_A: torch.Tensor, real_B: torch.Tensor | None,
