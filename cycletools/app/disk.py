@@ -131,8 +131,8 @@ class DiskBudget:
 
 class UploadSpace:
     """ASGI middleware in front of Gradio's upload route: an upload is let in only when its bytes fit the
-    bound (its Content-Length, or the largest upload allowed when it declares none); otherwise 507 and one
-    sentence, before any of its bytes are read."""
+    bound (its Content-Length, or the largest upload allowed when it declares none); otherwise its body is
+    read and dropped (nothing is written) and the answer is 507 and one sentence."""
 
     def __init__(self, app, budget: DiskBudget, largest: int, log: Callable[[str], None] = print):
         self.app, self.budget, self.largest, self.log = app, budget, largest, log
@@ -150,6 +150,7 @@ class UploadSpace:
             reserved = await anyio.to_thread.run_sync(self.budget.take, min(needed, self.largest), "this upload")
         except DiskFull as exc:
             self.log(f"refused an upload of {size_text(needed)}: {exc}")
+            await self._discard_body(receive)  # a client still sending would see a broken pipe, not the answer
             body = (str(exc)[:1].upper() + str(exc)[1:] + ".").encode()
             await send({"type": "http.response.start", "status": 507,
                         "headers": [(b"content-type", b"text/plain; charset=utf-8"),
@@ -160,3 +161,14 @@ class UploadSpace:
             await self.app(scope, receive, send)
         finally:
             self.budget.give(reserved)
+
+    async def _discard_body(self, receive) -> None:
+        """Read the refused request's body without keeping it, up to the largest upload allowed."""
+        left = self.largest + 65536
+        while left > 0:
+            message = await receive()
+            if message.get("type") != "http.request":
+                return  # the client went away
+            left -= len(message.get("body", b""))
+            if not message.get("more_body"):
+                return

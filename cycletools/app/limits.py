@@ -3,22 +3,12 @@ decoded."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cycletools.errors import CycletoolsError
+from cycletools.utils.sizes import parse_size  # noqa: F401  (the app's sizes are read as Gradio reads them)
 
 MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
-SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}  # as Gradio reads max_file_size
-
-
-def parse_size(text: str) -> int:
-    """``200mb``, ``2 GB``... in bytes (powers of 1024); ValueError for anything else or zero."""
-    match = re.fullmatch(r"\s*(\d{1,12})\s*(b|kb|mb|gb|tb)\s*", str(text).lower())
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"takes a size such as 200mb or 2gb (a whole number and b, kb, mb, gb or tb), not {text!r}")
-    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
-
 
 @dataclass
 class ServeLimits:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import signal
 import sys
@@ -73,17 +72,19 @@ def loopback(host: str) -> bool:
 
 def upload_size(text: str) -> str:
     """An argparse type: ``200mb``, ``5 GB``... (what Gradio's max_file_size reads), at least one byte."""
-    match = re.fullmatch(r"\s*(\d{1,12})\s*(b|kb|mb|gb|tb)\s*", text.lower())
-    if not match or int(match.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"takes a size such as 200mb or 2gb (a whole number and b, kb, mb, gb "
-                                         f"or tb), not {text!r}")
-    return f"{int(match.group(1))}{match.group(2)}"
+    from cycletools.utils.sizes import parse_size
+
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.replace(" ", "").lower()
 
 
 def check_sizes(args: argparse.Namespace) -> None:
     """--max-disk must hold at least one upload of --max-upload."""
-    from cycletools.app.limits import parse_size
     from cycletools.errors import UsageError
+    from cycletools.utils.sizes import parse_size
 
     if parse_size(args.max_disk) < parse_size(args.max_upload):
         raise UsageError(f"--max-disk {args.max_disk} is smaller than --max-upload {args.max_upload}: the app "
@@ -93,6 +94,7 @@ def check_sizes(args: argparse.Namespace) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from cycletools.errors import CycletoolsError
 
+    check_sizes(args)  # before Gradio loads (seconds)
     try:
         from cycletools import app as web
     except ImportError as exc:
@@ -100,7 +102,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from cycletools.utils.devices import set_threads
 
     set_threads(args.threads)
-    check_sizes(args)
     limits = web.ServeLimits(max_upload=args.max_upload, max_disk=web.parse_size(args.max_disk), max_image_pixels=int(args.max_image_mp * 1e6),
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,

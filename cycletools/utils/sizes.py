@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 
 MAX_WORKING_SIDE = 8192            # neither side of what the generator sees exceeds this
 MAX_WORKING_PIXELS = 4096 * 4096   # nor its area (about 16.8 megapixels)
 MAX_FRAME_SIDE = 8192              # a video resized by --frame-size/--scale: at most 8K
 MAX_FRAME_PIXELS = 8192 * 4320
+SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}  # as Gradio reads max_file_size
+
+
+def parse_size(text: str) -> int:
+    """``200mb``, ``2 GB``... in bytes (powers of 1024); ValueError for anything else or zero."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*(b|kb|mb|gb|tb)\s*", str(text).lower())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"takes a size such as 200mb or 2gb (a whole number and b, kb, mb, gb or tb), not {text!r}")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
 
 
 def shorter_side_to(width: int, height: int, target: int) -> tuple[int, int]:
