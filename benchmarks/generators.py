@@ -4,12 +4,13 @@
                                     [--calibrate ../shared/datasets/horse2zebra/trainA]
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
-horse→zebra generator when --reference is given), the "medium" student (the bundled
+horse→zebra generator when --reference is given), the "wide" student (the small configuration's
+inner widths, residual stream 96), the "medium" student (the bundled
 weights/horse2zebra.fast.safetensors when present) and the "tiny" student: model-only frames/s at
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
 Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
 openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
-end on a synthetic clip with the fastest of PyTorch, torch.compile and ONNX Runtime. One JSON line
+end on a synthetic clip with the fastest of PyTorch, torch.compile, ONNX Runtime and OpenVINO. One JSON line
 per generator, naming the CPU and the kernels PyTorch uses (ATEN_CPU_CAPABILITY=avx2 forces AVX2;
 ONNX Runtime and OpenVINO pick their own).
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cycletools.export import OnnxGenerator, export_generator
+from cycletools.export import OnnxGenerator, OpenVinoGenerator, export_generator
 from cycletools.media.video import VideoWriter
 from cycletools.models import ResnetGenerator, init_weights
 from cycletools.models.complexity import count_macs, count_parameters
@@ -49,15 +50,6 @@ def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
     return repeats / (time.perf_counter() - start)
 
 
-def openvino_model(onnx_path: Path):
-    """OpenVINO's CPU runtime on the same ONNX export (latency mode), as a tensor → tensor function."""
-    import openvino
-
-    request = openvino.Core().compile_model(str(onnx_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"}) \
-        .create_infer_request()
-    return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
@@ -68,6 +60,7 @@ def main() -> None:
     torch.manual_seed(0)
     generators = {"resnet9-ngf64": init_weights(ResnetGenerator()),
                   "mobile-small": init_weights(MobileResnetGenerator(**STUDENTS["small"])),
+                  "mobile-wide": init_weights(MobileResnetGenerator(**STUDENTS["wide"])),
                   "mobile-medium": init_weights(MobileResnetGenerator(**STUDENTS["medium"])),
                   "mobile-tiny": init_weights(MobileResnetGenerator(**STUDENTS["tiny"]))}
     bundled = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
@@ -101,10 +94,14 @@ def main() -> None:
                     int8_translator = Translator(OnnxGenerator(int8), device="cpu", config={}, precision="fp32")
                     extra["onnxruntime_int8_fps"] = round(frames_per_second(int8_translator.translate_tensor, x,
                                                                             repeats), 2)
+                speeds = {"torch": (torch_fps, torch_translator), "compile": (compiled_fps, compiled_translator),
+                          "onnxruntime": (onnx_fps, onnx_translator)}
                 if importlib.util.find_spec("openvino"):
-                    extra["openvino_fps"] = round(frames_per_second(openvino_model(onnx_path), x, repeats), 2)
-            speeds = {"torch": (torch_fps, torch_translator), "compile": (compiled_fps, compiled_translator),
-                      "onnxruntime": (onnx_fps, onnx_translator)}
+                    openvino_translator = Translator(OpenVinoGenerator(onnx_path), device="cpu", config={},
+                                                     precision="fp32")
+                    openvino_fps = frames_per_second(openvino_translator.translate_tensor, x, repeats)
+                    extra["openvino_fps"] = round(openvino_fps, 2)
+                    speeds["openvino"] = (openvino_fps, openvino_translator)
             best_name = max(speeds, key=lambda key: speeds[key][0])
             best = speeds[best_name][1]
             frames = args.frames if not name.startswith("resnet9") else min(args.frames, 8)
