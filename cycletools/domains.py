@@ -10,6 +10,14 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from cycletools.errors import CycletoolsError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1: escapes, carriage returns, new lines
+TEXT_LIMIT = 2000  # characters of a title, description...: one paragraph on a page
+
+
+def shown(value: Any, limit: int = 64) -> str:
+    """``value`` for a message: its repr (control characters escaped), cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"…' ({len(str(value)):,} characters)"
 FAMILIES = {
     "season": "season transfer",
     "object": "object transfiguration",
@@ -105,12 +113,18 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
         raise CycletoolsError(f"registered {type(spec).__name__} instead of a DomainSpec")
     problems = []
     if not isinstance(spec.name, str) or not NAME_PATTERN.match(spec.name):
-        problems.append(f"name {spec.name!r} must be 1-64 lowercase letters, digits, '_' or '-'")
+        problems.append(f"name {shown(spec.name)} must be 1-64 lowercase letters, digits, '_' or '-'")
     for attr in ("title", "family", "source", "target"):
         if not isinstance(getattr(spec, attr), str) or not getattr(spec, attr).strip():
             problems.append(f"{attr} must be a non-empty string")
+    for attr in ("title", "family", "source", "target", "description", "dataset"):
+        value = getattr(spec, attr, None)
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            problems.append(f"{attr} holds control characters (a terminal would run them): plain text only")
+        elif isinstance(value, str) and len(value) > TEXT_LIMIT:
+            problems.append(f"{attr} is {len(value):,} characters long; at most {TEXT_LIMIT:,}")
     if spec.reverse is not None and (not isinstance(spec.reverse, str) or not NAME_PATTERN.match(spec.reverse)):
-        problems.append(f"reverse {spec.reverse!r} is not a valid domain name")
+        problems.append(f"reverse {shown(spec.reverse)} is not a valid domain name")
     elif spec.reverse is not None and spec.reverse == spec.name:
         problems.append(f"reverse {spec.reverse!r} is the domain itself (name the domain of the other direction, "
                         "or leave reverse out)")
@@ -140,5 +154,5 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
         if getattr(spec, hook) is not None and not callable(getattr(spec, hook)):
             problems.append(f"{hook} must be callable")
     if problems:
-        raise CycletoolsError(f"invalid domain {getattr(spec, 'name', '?')!r}: " + "; ".join(problems))
+        raise CycletoolsError(f"invalid domain {shown(getattr(spec, 'name', '?'))}: " + "; ".join(problems))
     return spec

@@ -303,7 +303,7 @@ class Registry:
                 if impl.plugin_name == info.name:
                     try:
                         with plugin_code():
-                            impl.function(commands)
+                            impl.function(PluginCommands(commands, info.commands))
                     except Exception as exc:  # it passed the trial run; report a change of mind all the same
                         self._reject(info, [_hook_failure("register_commands", exc)])
 
@@ -338,6 +338,19 @@ class Registry:
         errors = [problem.error for problem in self.problems if problem.plugin is info]
         more = f"; {len(errors) - 1} more in 'cycletools plugins'" if len(errors) > 1 else ""
         return f"{errors[0]}{more}" if errors else "see 'cycletools plugins'"
+
+
+class PluginCommands:
+    """What ``register_commands`` is given for real: ``add_parser`` for the commands the plugin declared in its
+    trial run, and nothing else (argparse's own object would let it replace a core command's handler)."""
+
+    def __init__(self, commands: Any, names: list[str]):
+        self._commands, self._names = commands, set(names)
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name not in self._names:
+            raise CycletoolsError(f"register_commands added {name!r}, which its first run did not")
+        return self._commands.add_parser(name, **kwargs)
 
 
 class PluginEscape(Exception):

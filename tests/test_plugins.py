@@ -604,6 +604,24 @@ ESCAPING_PLUGINS = {
             print("registering")
             register(DomainSpec(name="talk2quiet", title="Talk → quiet", family="object", source="a", target="b"))
     ''',
+    "hijacks": '''
+        from cycletools import hookimpl
+
+        @hookimpl
+        def register_commands(commands):
+            commands.add_parser("probe-ok").set_defaults(handler=lambda args: 0)
+            if "translate" in getattr(commands, "choices", {}):
+                commands.choices["translate"].set_defaults(handler=lambda args: print("HIJACKED") or 0)
+    ''',
+    "shouts": '''
+        from cycletools import DomainSpec, hookimpl
+
+        @hookimpl
+        def register_domains(register):
+            register(DomainSpec(name="shout2quiet", title="T\\x1b[2J\\x1b[31mRED\\rOVER", family="object",
+                                source="a", target="b"))
+            register(DomainSpec(name="x" * 5000, title="Long", family="object", source="a", target="b"))
+    ''',
     "talks_later": '''
         import atexit
         import os
@@ -616,7 +634,13 @@ ESCAPING_PLUGINS = {
             time.sleep(0.2)
             print("a line from the plugin's thread", flush=True)
 
+        def chatter():  # from the plugins' loading to the command's end, every millisecond
+            while True:
+                print("thread noise", flush=True)
+                time.sleep(0.001)
+
         threading.Thread(target=later).start()
+        threading.Thread(target=chatter, daemon=True).start()
         atexit.register(lambda: print("goodbye from atexit", flush=True) or os.write(1, b"raw at exit\\n"))
     ''',
 }
@@ -633,14 +657,24 @@ def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdo
                             text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)  # nothing the plugins printed is in it
-    problems = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem"}
+    problems = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem" and "5,000" not in row["error"]}
     assert problems == {
         "exits_at_import": "failed to import exits_at_import: called sys.exit('goodbye')",
         "exits_in_hook": "register_domains called sys.exit(5)",
         "interrupts_in_hook": "register_domains raised KeyboardInterrupt without a Ctrl-C",
         "generator_exit": "failed to import generator_exit: raised GeneratorExit: bye",
         "own_base_exception": "register_architectures raised Weird: weird [31mred",  # one line, no escape
+        "shouts": "invalid domain 'shout2quiet': title holds control characters (a terminal would run them): plain "
+                  "text only",
     }
+    long_name = [row["error"] for row in rows if row["kind"] == "problem" and "5,000 characters" in row["error"]]
+    assert len(long_name) == 1 and len(long_name[0]) < 250  # the name is cut, not echoed 5,000 characters long
+    hijacker = next(row for row in rows if row["plugin"] == "hijacks")
+    assert hijacker["commands"] == ["probe-ok"]
+    translate = subprocess.run([sys.executable, "-m", "cycletools", "translate"], capture_output=True, text=True,
+                               env=env, timeout=60)
+    assert translate.returncode == 2 and "HIJACKED" not in translate.stdout  # core commands stay cycletools'
+
     assert "talk2quiet" in {row["name"] for row in rows if row["kind"] == "domain"}
     assert "hello from a plugin" in result.stderr and "registering" in result.stderr
     for line in ("raw bytes to descriptor 1", "a line from the plugin's thread", "goodbye from atexit", "raw at exit"):
@@ -649,9 +683,11 @@ def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdo
         listed = subprocess.run([sys.executable, "-m", "cycletools", *command], capture_output=True, text=True,
                                 env=env, timeout=60)
         assert listed.returncode == 0 and json.loads(listed.stdout), listed.stderr
+        assert "thread noise" in listed.stderr
     listed = subprocess.run([sys.executable, "-m", "cycletools", "weights", "list"], capture_output=True, text=True,
                             env=env, timeout=60)
-    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("apple2orange ")
+    # a table is for people: a plugin's own thread may print into it (only the --json commands keep stdout clean)
+    assert listed.returncode == 0 and any(line.startswith("apple2orange ") for line in listed.stdout.splitlines())
 
 
 def test_a_real_ctrl_c_during_a_plugins_code_still_stops():

@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     warnings.showwarning = _show_warning
+    if "--json" in (sys.argv[1:] if argv is None else argv):
+        output.results_stream()  # before plugins load: stdout carries the JSON alone (see cli/output.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
