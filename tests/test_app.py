@@ -998,6 +998,16 @@ def test_the_webcam_handler_checks_a_frames_size_before_decoding_it(server_proce
     broken = {"url": "data:image/png;base64,@@@"}
     answer = call_hidden(server_process.url, "stream", [broken, "horse2zebra", "forward"])
     assert answer["output"]["error"] == "The camera frame is not an image that can be read.", answer
+    # A frame is held to --max-upload (2mb here) like an upload: a small PNG padded past it is refused unread,
+    # and a body past it in base64 is refused before Gradio reads it (an outside probe sent 100 MB: +800 MB).
+    padded = base64.b64encode(grey_png(64, 64) + b"\0" * (2 * 1024 * 1024 + 30_000)).decode()
+    answer = call_hidden(server_process.url, "stream", [{"url": "data:image/png;base64," + padded},
+                                                        "horse2zebra", "forward"])
+    assert answer["output"]["error"] == "The camera frame is larger than this server takes (2 MB).", answer
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call_hidden(server_process.url, "stream", [{"url": "data:image/png;base64," + padded + "A" * 900_000},
+                                                   "horse2zebra", "forward"])
+    assert refused.value.code == 413
 
 
 def test_an_example_that_does_not_exist_is_one_sentence(server):
@@ -1117,13 +1127,19 @@ def test_an_error_on_the_page_is_cut_at_a_word_after_its_paths_are_hidden():
     assert public_message(CycletoolsError("a short problem")) == "A short problem."
 
 
-def test_a_value_no_page_sends_gets_a_sentence(server):
+def test_a_value_no_page_sends_gets_a_sentence(server, tmp_path: Path):
     """A list where an image belongs, a number for a clip: Gradio's own validation used to answer
     {"error": null}; each is one sentence naming the input (issue 25, item 5)."""
     image = call_api(server, "translate_image", [[1, 2], "horse2zebra", "forward"])
     assert '"error": "The request\'s Input is not a value this page sends."' in image, image
     clip = call_api(server, "translate_video", [7, "horse2zebra", "forward", False, False])
     assert "event: error" in clip and '"error": null' not in clip, clip
+    # A checkbox is true or false: the string "false" was taken as true (an outside probe).
+    (tmp_path / "clip.mp4").write_bytes(b"not even a clip")
+    some_clip = {"path": upload(server, tmp_path / "clip.mp4"), "meta": {"_type": "gradio.FileData"}}
+    for stabilize, side in (("false", False), (False, 1), (None, False)):
+        clip = call_api(server, "translate_video", [some_clip, "horse2zebra", "forward", stabilize, side])
+        assert "The request's Stabilize and Side by side must each be true or false." in clip, clip
 
 
 def test_a_domain_that_is_not_a_name_is_refused_in_a_sentence(server, tmp_path: Path):
@@ -1137,50 +1153,88 @@ def test_a_domain_that_is_not_a_name_is_refused_in_a_sentence(server, tmp_path: 
 
 # ---------------------------------------------------------------- issue 25, item 3: the disk bound
 
-def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_path: Path):
+def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_path: Path, monkeypatch):
     """On a fake clock: room is made by removing the oldest files that no job uses and that are past
-    KEEP_SECONDS; files in use, young files and reservations are kept, and what cannot fit is refused."""
+    KEEP_SECONDS; files in use, young files and reservations are kept, and what cannot fit is refused. A
+    file counts at least one block and so does each folder (tiny uploads filled 405 MB on disk while 0.8 MB
+    were counted), and the number of files and folders is bounded too."""
+    from cycletools.app import disk
     from cycletools.app.disk import DiskBudget, DiskFull
 
-    now = [1_000_000.0]
+    K = disk.ENTRY_BYTES
+    now = [time.time()]
     root = tmp_path / "files"
-    budget = DiskBudget(root, limit=10_000, keep_seconds=300, clock=lambda: now[0])
+    budget = DiskBudget(root, limit=14 * K, keep_seconds=300, clock=lambda: now[0])
 
-    def write(name: str, size: int, age: float) -> Path:
+    def write(name: str, blocks: int, age: float) -> Path:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x" * size)
+        path.write_bytes(b"x" * (blocks * K - 100))  # a partly filled last block counts whole
         os.utime(path, (now[0] - age, now[0] - age))
         return path
 
-    oldest, in_use, older = write("a/oldest.png", 3000, 900), write("b/clip.mp4", 3000, 1000), write("c/old.png", 2000, 600)
-    young = write("d/young.png", 1000, 10)
-    assert budget.used() == 9000
-    budget.make_room(1000, "this upload")  # fits as it is: nothing removed
+    oldest, in_use, older = write("a/oldest.png", 3, 900), write("b/clip.mp4", 3, 1000), write("c/old.png", 2, 600)
+    young = write("d/young.png", 1, 10)
+    assert budget.used() == 13 * K  # 9 blocks of files, 4 folders
+    budget.make_room(1 * K, "this upload")  # fits as it is: nothing removed
     assert all(path.exists() for path in (oldest, in_use, older, young))
     with budget.using(in_use.parent):
-        budget.make_room(3000, "this upload")  # 2000 too many: the oldest unused file goes, and only it
+        budget.make_room(3 * K, "this upload")  # 2 blocks too many: the oldest unused file goes (and its folder)
         assert not oldest.exists() and not oldest.parent.exists() and in_use.exists() and older.exists()
         assert budget.removed == {str(oldest)}
         with pytest.raises(DiskFull) as full:
-            budget.make_room(7000, "this upload")  # old.png goes, and still 1000 short: young and in-use stay
-    assert str(full.value) == ("the server's space for uploads and results is full (9.77 KB): this upload must "
-                               "wait until older files are removed; try again in a few minutes")
+            budget.make_room(9 * K, "this upload")  # old.png goes, still 1 short: young and in-use stay
+    assert str(full.value) == ("the server's space for uploads and results is full (56 KB): this upload must wait "
+                               "until older files are removed; try again in a few minutes")
     assert not older.exists() and in_use.exists() and young.exists()
-    reserved = budget.take(7000, "this upload")  # the job is over: its clip may go now
-    assert not in_use.exists() and budget.used() == 8000
+    reserved = budget.take(9 * K, "this upload")  # the job is over: its clip may go now
+    assert not in_use.exists() and budget.used() == 11 * K
     with pytest.raises(DiskFull):
-        budget.take(5000, "another upload")  # the reservation counts until it is given back
+        budget.take(5 * K, "another upload")  # the reservation counts until it is given back
     budget.give(reserved)
     now[0] += 300
-    budget.make_room(9500, "this upload")  # young.png is old enough now
+    budget.make_room(13 * K, "this upload")  # young.png is old enough now
     assert not young.exists() and budget.used() == 0
+
+    monkeypatch.setattr(disk, "MAX_ENTRIES", 6)  # three files in three folders: the seventh entry needs room
+    for index in range(3):
+        write(f"e{index}/tiny.txt", 1, 1000 - index)
+    budget.make_room(0, "this upload")
+    assert not (root / "e0").exists() and (root / "e1" / "tiny.txt").exists()
 
 
 def disk_serve(app_home: Path, *args: str):
     process, url = serve(app_home, "--max-upload", "1mb", "--max-disk", "3mb", *args)
     first_line = next(line for line in process.log.read_text().splitlines() if "temp folder " in line)
     return process, url, Path(first_line.rsplit("temp folder ", 1)[1].strip()) / "files"
+
+
+def raw_post(address: str, body: bytes, content_type: str, chunked: bool = False) -> tuple[int, str]:
+    """POST ``body`` (chunked when asked: no Content-Length); the status and the answer's text."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        if chunked:
+            connection.request("POST", parts.path, body=iter([body]), headers={"Content-Type": content_type},
+                               encode_chunked=True)
+        else:
+            connection.request("POST", parts.path, body=body, headers={"Content-Type": content_type})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def raw_upload(url: str, files: list[tuple[str, bytes]], chunked: bool = False) -> tuple[int, str]:
+    """Several files in one request to Gradio's upload route."""
+    boundary = "cycletoolsboundary"
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+                    f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n" for name, data in files)
+    return raw_post(url + "gradio_api/upload", body + f"--{boundary}--\r\n".encode(),
+                    f"multipart/form-data; boundary={boundary}", chunked)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -1195,7 +1249,21 @@ def test_uploads_and_results_stay_within_max_disk_with_a_clear_error(tmp_path: P
 
     process, url, files = disk_serve(app_home)
     try:
+        at_start = folder_bytes(files)  # the example photo, cached for the page
         rng = np.random.default_rng(7)
+        noise = [rng.integers(0, 256, 900_000, dtype=np.uint8).tobytes() for _ in range(4)]
+        # One request with four files of 0.9 MB (3.6 MB): the whole request counts, not one file (issue 25 probe).
+        assert raw_upload(url, [(f"part-{index}.bin", data) for index, data in enumerate(noise)])[0] == 507
+        # Gradio takes up to 1,000 files in one request; the app, 16.
+        assert raw_upload(url, [(f"tiny-{index}.bin", b"x") for index in range(17)])[0] == 400
+        # A body without a length (chunked) cannot be counted before it arrives.
+        assert raw_upload(url, [("chunked.bin", noise[0])], chunked=True) == \
+            (411, "A request must declare its length (Content-Length).")
+        # Other requests are held to what the largest upload takes in base64 (a camera frame comes inside one).
+        status, text = raw_post(url + "gradio_api/queue/join", b"{" + b" " * 1_500_000 + b"}", "application/json")
+        assert (status, text) == (413, "The request is larger than this server takes (1.4 MB).")
+        assert raw_post(url + "gradio_api/process_recording", b"x", "text/plain")[0] == 404
+        assert folder_bytes(files) == at_start, "a refused request left files"
         kept, refused = [], []
         for index in range(20):
             image = tmp_path / f"noise-{index}.png"

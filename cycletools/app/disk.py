@@ -19,6 +19,8 @@ from typing import Callable, Iterator
 from cycletools.errors import CycletoolsError
 
 KEEP_SECONDS = 300  # a file this young is never removed to make room: its client may be about to use it
+MAX_ENTRIES = 10_000  # files and folders kept at once: tiny uploads must not use up inodes or slow every walk
+ENTRY_BYTES = 4096  # what a file or folder takes on disk at least (one block), whatever its size
 
 
 class DiskFull(CycletoolsError):
@@ -42,25 +44,31 @@ class DiskBudget:
         self.removed: set[str] = set()  # files removed to make room (a later request for one is told so)
         self._lock = threading.Lock()
         self._reserved = 0
+        self._reserved_entries = 0
         self._in_use: list[str] = []
 
-    def files(self) -> list[tuple[float, int, str]]:
-        """(modified, size, path) of every file under the root (Gradio touches a cached file it hands out again);
-        links are counted, not followed."""
-        found = []
-        for folder, _, names in os.walk(self.root):
+    def files(self) -> tuple[list[tuple[float, int, str]], int, int]:
+        """(modified, bytes on disk, path) of every file under the root (Gradio touches a cached file it hands out
+        again), the bytes the folders take, and how many files and folders there are. A file counts what it
+        takes on disk: its blocks, at least one (16 bytes take 4 KB); links are counted, not followed."""
+        found, folders_bytes, entries = [], 0, 0
+        for folder, subfolders, names in os.walk(self.root):
+            entries += len(subfolders)
+            folders_bytes += sum(_on_disk(os.path.join(folder, name)) for name in subfolders)
             for name in names:
                 path = os.path.join(folder, name)
                 try:
                     info = os.lstat(path)
                 except OSError:
                     continue  # removed meanwhile
-                found.append((info.st_mtime, info.st_size, path))
-        return found
+                found.append((info.st_mtime, max(info.st_blocks * 512, info.st_size, ENTRY_BYTES), path))
+                entries += 1
+        return found, folders_bytes, entries
 
     def used(self) -> int:
         """Bytes on disk under the root plus those reserved for uploads under way."""
-        return sum(size for _, size, _ in self.files()) + self._reserved
+        files, folders_bytes, _ = self.files()
+        return sum(size for _, size, _ in files) + folders_bytes + self._reserved
 
     def make_room(self, needed: int, what: str) -> None:
         """Make sure ``needed`` more bytes fit, removing the oldest removable files if need be; ``DiskFull``
@@ -68,10 +76,14 @@ class DiskBudget:
         with self._lock:
             self._make_room(needed, what)
 
-    def _make_room(self, needed: int, what: str) -> None:
-        files = self.files()
-        used = sum(size for _, size, _ in files) + self._reserved
-        if used + needed <= self.limit:
+    def _make_room(self, needed: int, what: str, entries_needed: int = 1) -> None:
+        files, folders_bytes, entries = self.files()
+        used = sum(size for _, size, _ in files) + folders_bytes + self._reserved
+
+        def fits() -> bool:
+            return used + needed <= self.limit and entries + self._reserved_entries + entries_needed <= MAX_ENTRIES
+
+        if fits():
             return
         now = self.clock()
         for stamp, size, path in sorted(files):
@@ -84,23 +96,27 @@ class DiskBudget:
             except OSError:
                 continue
             self.removed.add(path)
-            self._remove_empty_folders(Path(path).parent)
-            used -= size
-            if used + needed <= self.limit:
+            folders = self._remove_empty_folders(Path(path).parent)
+            used -= size + folders * ENTRY_BYTES
+            entries -= 1 + folders
+            if fits():
                 return
         raise DiskFull(f"the server's space for uploads and results is full ({size_text(self.limit)}): "
                        f"{what} must wait until older files are removed; try again in a few minutes")
 
-    def take(self, needed: int, what: str) -> int:
-        """Reserve ``needed`` bytes for an upload on its way (see ``make_room``); give them back with ``give``."""
+    def take(self, needed: int, what: str, entries: int = 1) -> tuple[int, int]:
+        """Reserve ``needed`` bytes and ``entries`` files and folders for an upload on its way (see
+        ``make_room``); give them back with ``give``."""
         with self._lock:
-            self._make_room(needed, what)
+            self._make_room(needed, what, entries)
             self._reserved += needed
-        return needed
+            self._reserved_entries += entries
+        return needed, entries
 
-    def give(self, reserved: int) -> None:
+    def give(self, reserved: tuple[int, int]) -> None:
         with self._lock:
-            self._reserved -= reserved
+            self._reserved -= reserved[0]
+            self._reserved_entries -= reserved[1]
 
     @contextmanager
     def using(self, *paths: str | Path) -> Iterator[None]:
@@ -119,52 +135,89 @@ class DiskBudget:
         real = os.path.realpath(path)
         return any(real == held or real.startswith(held + os.sep) for held in self._in_use)
 
-    def _remove_empty_folders(self, folder: Path) -> None:
-        root = os.path.realpath(self.root)
+    def _remove_empty_folders(self, folder: Path) -> int:
+        """Remove ``folder`` and the folders above it (below the root) while they are empty; how many went."""
+        root, removed = os.path.realpath(self.root), 0
         while os.path.realpath(folder) != root and os.path.realpath(folder).startswith(root + os.sep):
             try:
                 folder.rmdir()
             except OSError:
-                return
+                break
+            removed += 1
             folder = folder.parent
+        return removed
 
 
-class UploadSpace:
-    """ASGI middleware in front of Gradio's upload route: an upload is let in only when its bytes fit the
-    bound (its Content-Length, or the largest upload allowed when it declares none); otherwise its body is
-    read and dropped (nothing is written) and the answer is 507 and one sentence."""
+def _on_disk(path: str) -> int:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return 0
+    return max(info.st_blocks * 512, ENTRY_BYTES)
+
+
+MAX_FILES_PER_UPLOAD = 16  # files in one upload request (the page sends one); Gradio would take 1,000
+
+
+class RequestBounds:
+    """ASGI middleware in front of Gradio's routes: what a request may make the server hold.
+
+    - A body must declare its length (Content-Length): a chunked one is answered 411.
+    - An upload (``.../upload``) is let in only when the whole request fits the disk bound, with one block
+      for each of its files and their folders (at most ``MAX_FILES_PER_UPLOAD``); otherwise its body is
+      read and dropped, nothing is written, and the answer is 507 and one sentence.
+    - Any other request's body (a camera frame comes inside one, as a data URL) may be at most what the
+      largest upload takes in base64: larger is 413.
+    - Gradio's screen-recording route, which the page never uses and which would write and run FFmpeg on
+      what a client sends, is 404.
+    """
 
     def __init__(self, app, budget: DiskBudget, largest: int, log: Callable[[str], None] = print):
         self.app, self.budget, self.largest, self.log = app, budget, largest, log
+        self.largest_body = largest * 4 // 3 + 65536
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") != "POST" or \
-                not scope.get("path", "").rstrip("/").endswith("/upload"):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "").rstrip("/")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if path.endswith("/process_recording"):
+            await _answer(send, 404, "Not found.")
+            return
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower() or (declared and not declared.isdigit()):
+            await _answer(send, 411, "A request must declare its length (Content-Length).")
+            return
+        length = int(declared or 0)
+        if not path.endswith("/upload"):
+            if length > self.largest_body:
+                self.log(f"refused a request of {size_text(length)} to {path[:80]}")
+                await self._discard_body(receive, 2 * self.largest_body)  # far larger: the connection is cut
+                await _answer(send, 413, f"The request is larger than this server takes ({size_text(self.largest_body)}).")
+                return
             await self.app(scope, receive, send)
             return
         import anyio
 
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        needed = int(declared) if declared.isdigit() else self.largest
+        entries = 2 * MAX_FILES_PER_UPLOAD  # each file and the folder Gradio puts it in
         try:
-            reserved = await anyio.to_thread.run_sync(self.budget.take, min(needed, self.largest), "this upload")
+            reserved = await anyio.to_thread.run_sync(self.budget.take, length + entries * ENTRY_BYTES,
+                                                      "this upload", entries)
         except DiskFull as exc:
-            self.log(f"refused an upload of {size_text(needed)}: {exc}")
-            await self._discard_body(receive)  # a client still sending would see a broken pipe, not the answer
-            body = (str(exc)[:1].upper() + str(exc)[1:] + ".").encode()
-            await send({"type": "http.response.start", "status": 507,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            self.log(f"refused an upload of {size_text(length)}: {exc}")
+            await self._discard_body(receive, self.largest + 65536)  # a client still sending would see a
+            # broken pipe, not the answer
+            await _answer(send, 507, str(exc)[:1].upper() + str(exc)[1:] + ".")
             return
         try:
             await self.app(scope, receive, send)
         finally:
             self.budget.give(reserved)
 
-    async def _discard_body(self, receive) -> None:
-        """Read the refused request's body without keeping it, up to the largest upload allowed."""
-        left = self.largest + 65536
+    async def _discard_body(self, receive, limit: int) -> None:
+        """Read a refused request's body without keeping it, up to ``limit`` bytes."""
+        left = limit
         while left > 0:
             message = await receive()
             if message.get("type") != "http.request":
@@ -172,3 +225,11 @@ class UploadSpace:
             left -= len(message.get("body", b""))
             if not message.get("more_body"):
                 return
+
+
+async def _answer(send, status: int, text: str) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -4,7 +4,8 @@
   reverse proxy (``/proxy=``, only for Spaces loaded with ``gr.load``, which the app never does) 403.
 - ``remove_refused_uploads``: Gradio writes an upload's body to its cache before it checks the name
   (``..`` is refused) and keeps it when the upload fails, until the app exits; the body is now removed
-  when the upload is refused or the client drops the connection.
+  when the upload is refused or the client drops the connection. One upload request may hold at most
+  ``disk.MAX_FILES_PER_UPLOAD`` files (Gradio took 1,000).
 - ``refuse_foreign_files``: a request's file (Gradio's FileData) must name a file this server received;
   Gradio otherwise downloads a URL given as its path (the server connected to any host named) or
   answers with an empty error; it now answers one sentence and nothing is fetched or opened.
@@ -21,6 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from cycletools.app.client_input import FOREIGN_FILE, is_received
+from cycletools.app.disk import MAX_FILES_PER_UPLOAD
 
 _parsers: ContextVar[list | None] = ContextVar("cycletools_upload_parsers", default=None)
 _received = [set()]  # the serving app's accepted uploads (Blocks.upload_file_set)
@@ -60,6 +62,7 @@ def remove_refused_uploads(received: set) -> None:
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
+        self.max_files = min(self.max_files, MAX_FILES_PER_UPLOAD)  # the page sends one; Gradio takes 1,000
         made = _parsers.get()
         if made is not None:
             made.append(self)

@@ -24,7 +24,7 @@ from cycletools.app.client_input import (
     received_file,
     upload_path,
 )
-from cycletools.app.disk import DiskBudget
+from cycletools.app.disk import DiskBudget, size_text
 from cycletools.app.jobs import Job, cancellable
 from cycletools.app.limits import ServeLimits
 from cycletools.app.messages import clear_errors, hide_paths, log, refusal
@@ -48,8 +48,9 @@ class Handlers:
     """The app's handlers over one translator cache, its limits, what it serves and its upload folder."""
 
     def __init__(self, cache: TranslatorCache, limits: ServeLimits, served: Served, uploads: Path,
-                 disk: DiskBudget):
+                 disk: DiskBudget, largest_upload: int):
         self.cache, self.limits, self.served, self.uploads, self.disk = cache, limits, served, uploads, disk
+        self.largest_upload = largest_upload  # bytes: --max-upload, which a camera frame is held to too
         self.received_sets: list[set] = []  # the Blocks' temp_file_sets (uploads first), once the page is built
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -121,6 +122,8 @@ class Handlers:
             raise refusal("Upload a video first.")
         if not name:
             raise refusal("Pick a domain first.")
+        if type(stabilize) is not bool or type(side_by_side) is not bool:
+            raise refusal("The request's Stabilize and Side by side must each be true or false.")
         path = self.received(upload, "a video")
         info, budget = open_clip(path, self.limits)
         self.disk.make_room(0, "this video job")
@@ -161,10 +164,14 @@ class Handlers:
         url = data_url(frame)
         if not name or not (url or upload_path(frame)):
             return None
+        if url and len(url) > self.largest_upload * 4 // 3 + 64:
+            raise refusal(f"The camera frame is larger than this server takes ({size_text(self.largest_upload)}).")
         source = camera_bytes(url) if url else self.received(frame, "a camera frame")
         image = open_image(source, self.limits)
         rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        return self.translator_for(self.direction_for(name, direction)).translate_frames(rgb[None])[0]
+        translated = self.translator_for(self.direction_for(name, direction)).translate_frames(rgb[None])[0]
+        self.disk.make_room(translated.size, "this camera frame")  # Gradio writes it into the upload folder
+        return translated
 
     def fetch(self, name: str | None):
         """The Plugins tab's button: download a domain's official weights, where the operator allows it."""

@@ -15,7 +15,7 @@ import gradio as gr
 
 from cycletools import __version__
 from cycletools.app import cards, gradio_guards
-from cycletools.app.disk import DiskBudget, UploadSpace
+from cycletools.app.disk import DiskBudget, RequestBounds
 from cycletools.app.handlers import Handlers
 from cycletools.app.jobs import start_serving
 from cycletools.app.limits import ServeLimits, parse_size
@@ -83,7 +83,7 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     uploads.mkdir(parents=True, exist_ok=True)
     gradio_guards.keep_gradio_files_in(uploads)  # before Gradio builds its routes (at the end of the Blocks)
     disk = DiskBudget(uploads, limits.max_disk)
-    handlers = Handlers(cache, limits, served, uploads, disk)
+    handlers = Handlers(cache, limits, served, uploads, disk, largest_upload=parse_size(limits.max_upload))
 
     choices, initial = domain_choices(served), default_domain(served)
     if initial is not None:
@@ -171,7 +171,7 @@ def launch_options(built: BuiltApp, limits: ServeLimits) -> dict[str, Any]:
     log(f"uploads and results may take {size_text(limits.max_disk)} (--max-disk)")
     return {"max_file_size": limits.max_upload, "allowed_paths": [],
             "app_kwargs": {"middleware": [Middleware(gradio_guards.RefuseOddRequests),
-                                          Middleware(UploadSpace, budget=built.disk, largest=largest, log=log)]}}
+                                          Middleware(RequestBounds, budget=built.disk, largest=largest, log=log)]}}
 
 
 def theme() -> gr.themes.Base:
