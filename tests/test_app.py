@@ -1140,6 +1140,11 @@ def test_a_value_no_page_sends_gets_a_sentence(server, tmp_path: Path):
     for stabilize, side in (("false", False), (False, 1), (None, False)):
         clip = call_api(server, "translate_video", [some_clip, "horse2zebra", "forward", stabilize, side])
         assert "The request's Stabilize and Side by side must each be true or false." in clip, clip
+    # Too few values, and a domain that is no choice (Gradio's own messages: empty, or the value echoed whole).
+    short = call_api(server, "translate_image", [])
+    assert '"error": "The request has 0 values; this action takes 3."' in short, short
+    answer = call_hidden(server, "change", ["x" * 5000])
+    assert answer["output"]["error"] == "The request's Domain is not one of its choices.", answer
 
 
 def test_a_domain_that_is_not_a_name_is_refused_in_a_sentence(server, tmp_path: Path):

@@ -187,6 +187,7 @@ class RequestBounds:
             await _answer(send, 404, "Not found.")
             return
         if b"chunked" in headers.get(b"transfer-encoding", b"").lower() or (declared and not declared.isdigit()):
+            await self._discard_body(receive, self.largest_body)
             await _answer(send, 411, "A request must declare its length (Content-Length).")
             return
         length = int(declared or 0)

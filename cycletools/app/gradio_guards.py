@@ -11,6 +11,10 @@
   answers with an empty error; it now answers one sentence and nothing is fetched or opened.
 - ``keep_gradio_files_in``: Gradio makes a ``vibe_edit_history`` folder in the temp folder it read at
   import time; it now goes into the app's own temp folder, removed at exit.
+- ``check_example_choices``, ``check_payload_shapes``, ``check_value_counts``, ``check_choices``: requests
+  Gradio answered with an empty error or with an echo of what was sent (an example that does not exist,
+  a value of the wrong shape, too few values, a value that is not one of a picker's choices) get one
+  sentence.
 
 These reach into Gradio's internals by name, checked when the app starts; the web app's tests cover
 each of them, so an upgrade of Gradio that moves them fails there rather than silently.
@@ -188,3 +192,41 @@ def check_payload_shapes(blocks, refuse) -> None:
 
         Checked.__name__ = model.__name__
         block.data_model = Checked
+
+
+def check_value_counts(blocks, refuse) -> None:
+    """A request with fewer values than its handler takes failed with an empty error (more were ignored); each
+    now answers ``refuse(message)``, a sentence that says how many the action takes."""
+    original = blocks.validate_inputs
+    if getattr(original, "_checks_counts", False):
+        return
+
+    def validate_inputs(block_fn, inputs):
+        if not isinstance(inputs, list) or len(inputs) != len(block_fn.inputs):
+            given = len(inputs) if isinstance(inputs, list) else "no list of"
+            raise refuse(f"The request has {given} values; this action takes {len(block_fn.inputs)}.")
+        return original(block_fn, inputs)
+
+    validate_inputs._checks_counts = True
+    blocks.validate_inputs = validate_inputs
+
+
+def check_choices(blocks, refuse) -> None:
+    """A value that is not one of a picker's choices was answered with Gradio's message, which repeats the
+    value (5,000 characters of it) and lists every choice; each picker now answers ``refuse(message)``, a
+    sentence naming the picker."""
+    import gradio as gr
+
+    for block in blocks.blocks.values():
+        if not isinstance(block, (gr.Dropdown, gr.Radio)) or getattr(block.preprocess, "_checks_choices", False):
+            continue
+        label = block.label or type(block).__name__
+
+        def preprocess(payload, _preprocess=block.preprocess, _label=label):
+            try:
+                return _preprocess(payload)
+            except gr.Error:
+                raise refuse(f"The request's {_label} is not one of its choices.") from None
+
+        preprocess._checks_choices = True
+        block.preprocess = preprocess

@@ -158,6 +158,8 @@ def build_app(device: str | None = None, limits: ServeLimits | None = None,
     gradio_guards.refuse_foreign_files(demo.temp_file_sets, uploads)
     gradio_guards.check_example_choices(demo, refusal)
     gradio_guards.check_payload_shapes(demo, refusal)
+    gradio_guards.check_value_counts(demo, refusal)
+    gradio_guards.check_choices(demo, refusal)
     return BuiltApp(demo, workdir, disk)
 
 
