@@ -118,7 +118,7 @@ def test_schedule_small_crops_then_large_and_a_linear_learning_rate_decay():
                          ({"load_size": 40, "finish_size": 48}, "--load-size 40 is smaller than the crop size"),
                          ({"finish_size": 30}, "crop size 30 must be a multiple of 4, at least 32"),
                          ({"size": 24}, "crop size 24 must be a multiple of 4, at least 32"),
-                         ({"student": "huge"}, "unknown student size 'huge'; choose small, medium, tiny")):
+                         ({"student": "huge"}, "unknown student size 'huge'; choose small, wide, medium, tiny")):
         with pytest.raises(CycletoolsError, match=message):
             DistillConfig(data="d", name="n", steps=10, **bad).validate()
 
