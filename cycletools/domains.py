@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -12,6 +13,14 @@ from cycletools.errors import CycletoolsError
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1: escapes, carriage returns, new lines
 TEXT_LIMIT = 2000  # characters of a title, description...: one paragraph on a page
+
+
+def unsafe_text(text: str) -> bool:
+    """Whether ``text`` holds what a terminal or a page would act on rather than show: control characters
+    (C0, C1: escapes, carriage returns, new lines), format characters (bidi overrides, zero widths) and
+    line or paragraph separators."""
+    return bool(CONTROL_CHARACTERS.search(text)) or any(
+        unicodedata.category(character) in ("Cf", "Zl", "Zp") for character in text)
 
 
 def shown(value: Any, limit: int = 64) -> str:
@@ -119,8 +128,9 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
             problems.append(f"{attr} must be a non-empty string")
     for attr in ("title", "family", "source", "target", "description", "dataset"):
         value = getattr(spec, attr, None)
-        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
-            problems.append(f"{attr} holds control characters (a terminal would run them): plain text only")
+        if isinstance(value, str) and unsafe_text(value):
+            problems.append(f"{attr} holds control or format characters (a terminal would run them): plain text "
+                            "only")
         elif isinstance(value, str) and len(value) > TEXT_LIMIT:
             problems.append(f"{attr} is {len(value):,} characters long; at most {TEXT_LIMIT:,}")
     if spec.reverse is not None and (not isinstance(spec.reverse, str) or not NAME_PATTERN.match(spec.reverse)):

@@ -35,7 +35,13 @@ import pluggy
 
 from cycletools import hookspecs
 from cycletools.architectures import CORE_ARCHITECTURES
-from cycletools.domains import NAME_PATTERN, DomainSpec, validate_spec
+from cycletools.domains import (
+    NAME_PATTERN,
+    DomainSpec,
+    shown,
+    unsafe_text,
+    validate_spec,
+)
 from cycletools.errors import CycletoolsError, first_line, one_line
 
 ENTRY_POINT_GROUP = "cycletools"
@@ -117,6 +123,11 @@ class Registry:
             if not builtin and allowed is not None and ep.name not in allowed:
                 continue
             dist = getattr(ep, "dist", None)
+            if len(ep.name) > 64 or unsafe_text(ep.name):  # shown in tables and warnings: plain and short
+                info = PluginInfo(shown(ep.name).strip("'"), dist.name if dist else None,
+                                  dist.version if dist else None, builtin)
+                self._problem(info, "a plugin's name must be plain text of at most 64 characters; not loaded")
+                continue
             info = PluginInfo(ep.name, dist.name if dist else None, dist.version if dist else None, builtin)
             try:
                 with plugin_code():
@@ -342,15 +353,19 @@ class Registry:
 
 class PluginCommands:
     """What ``register_commands`` is given for real: ``add_parser`` for the commands the plugin declared in its
-    trial run, and nothing else (argparse's own object would let it replace a core command's handler)."""
+    trial run, and nothing else (argparse's own object would let it replace a core command's handler). The
+    sub-parsers are held in a closure, not an attribute; a plugin runs with the user's rights all the same,
+    so this guards against mistakes, not against a plugin that means harm."""
 
     def __init__(self, commands: Any, names: list[str]):
-        self._commands, self._names = commands, set(names)
+        allowed = set(names)
 
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        if name not in self._names:
-            raise CycletoolsError(f"register_commands added {name!r}, which its first run did not")
-        return self._commands.add_parser(name, **kwargs)
+        def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+            if name not in allowed:
+                raise CycletoolsError(f"register_commands added {name!r}, which its first run did not")
+            return commands.add_parser(name, **kwargs)
+
+        self.add_parser = add_parser
 
 
 class PluginEscape(Exception):

@@ -1169,7 +1169,7 @@ def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_p
     K = disk.ENTRY_BYTES
     now = [time.time()]
     root = tmp_path / "files"
-    budget = DiskBudget(root, limit=14 * K, keep_seconds=300, clock=lambda: now[0])
+    budget = DiskBudget(root, limit=15 * K, keep_seconds=300, clock=lambda: now[0])
 
     def write(name: str, blocks: int, age: float) -> Path:
         path = root / name
@@ -1180,7 +1180,7 @@ def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_p
 
     oldest, in_use, older = write("a/oldest.png", 3, 900), write("b/clip.mp4", 3, 1000), write("c/old.png", 2, 600)
     young = write("d/young.png", 1, 10)
-    assert budget.used() == 13 * K  # 9 blocks of files, 4 folders
+    assert budget.used() == 14 * K  # 9 blocks of files, 4 folders and the root
     budget.make_room(1 * K, "this upload")  # fits as it is: nothing removed
     assert all(path.exists() for path in (oldest, in_use, older, young))
     with budget.using(in_use.parent):
@@ -1189,17 +1189,30 @@ def test_the_disk_bound_removes_the_oldest_unused_files_first_then_refuses(tmp_p
         assert budget.removed == {str(oldest)}
         with pytest.raises(DiskFull) as full:
             budget.make_room(9 * K, "this upload")  # old.png goes, still 1 short: young and in-use stay
-    assert str(full.value) == ("the server's space for uploads and results is full (56 KB): this upload must wait "
+    assert str(full.value) == ("the server's space for uploads and results is full (60 KB): this upload must wait "
                                "until older files are removed; try again in a few minutes")
     assert not older.exists() and in_use.exists() and young.exists()
     reserved = budget.take(9 * K, "this upload")  # the job is over: its clip may go now
-    assert not in_use.exists() and budget.used() == 11 * K
+    assert not in_use.exists() and budget.used() == 12 * K
     with pytest.raises(DiskFull):
         budget.take(5 * K, "another upload")  # the reservation counts until it is given back
     budget.give(reserved)
     now[0] += 300
     budget.make_room(13 * K, "this upload")  # young.png is old enough now
-    assert not young.exists() and budget.used() == 0
+    assert not young.exists() and budget.used() == K
+
+    # A job's folder is watched piece by piece (a video's output grew 11 MB past the bound between checks).
+    job = root / "results" / "job"
+    job.mkdir(parents=True)
+    room = budget.watcher(job, "the translated clip")
+    with budget.using(job):
+        (job / "out.mp4").write_bytes(b"x" * (11 * K))
+        room()  # 11 blocks and three folders of 15: fits
+        with open(job / "out.mp4", "ab") as output:
+            output.write(b"x" * (2 * K))
+        with pytest.raises(DiskFull, match="the translated clip must wait"):
+            room()
+    shutil.rmtree(root / "results")
 
     monkeypatch.setattr(disk, "MAX_ENTRIES", 6)  # three files in three folders: the seventh entry needs room
     for index in range(3):
@@ -1257,8 +1270,10 @@ def test_uploads_and_results_stay_within_max_disk_with_a_clear_error(tmp_path: P
         at_start = folder_bytes(files)  # the example photo, cached for the page
         rng = np.random.default_rng(7)
         noise = [rng.integers(0, 256, 900_000, dtype=np.uint8).tobytes() for _ in range(4)]
-        # One request with four files of 0.9 MB (3.6 MB): the whole request counts, not one file (issue 25 probe).
-        assert raw_upload(url, [(f"part-{index}.bin", data) for index, data in enumerate(noise)])[0] == 507
+        # One request with four files of 0.9 MB (3.6 MB): a request carries at most --max-upload, whatever it
+        # holds, and is refused before anything is removed to make room (issue 25 probes).
+        assert raw_upload(url, [(f"part-{index}.bin", data) for index, data in enumerate(noise)]) == \
+            (413, "The upload is larger than this server takes (1 MB).")
         # Gradio takes up to 1,000 files in one request; the app, 16.
         assert raw_upload(url, [(f"tiny-{index}.bin", b"x") for index in range(17)])[0] == 400
         # A body without a length (chunked) cannot be counted before it arrives.

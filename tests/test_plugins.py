@@ -621,6 +621,7 @@ ESCAPING_PLUGINS = {
             register(DomainSpec(name="shout2quiet", title="T\\x1b[2J\\x1b[31mRED\\rOVER", family="object",
                                 source="a", target="b"))
             register(DomainSpec(name="x" * 5000, title="Long", family="object", source="a", target="b"))
+            register(DomainSpec(name="bidi2plain", title="abc\\u202edcba", family="object", source="a", target="b"))
     ''',
     "talks_later": '''
         import atexit
@@ -650,23 +651,30 @@ def test_a_plugin_that_exits_or_interrupts_is_skipped_and_prints_nothing_to_stdo
     """sys.exit at import or in a hook, a KeyboardInterrupt nobody pressed, print() at import: listed as
     broken (or loaded, for the talkers), every command still works, and --json stays JSON: also when a plugin
     writes to descriptor 1, prints from its own thread later, or at exit, after the JSON (issue 25, item 6)."""
-    site = install_fake_distribution(tmp_path / "site", "cycletools-escapes", "1.0",
-                                     {name: name for name in ESCAPING_PLUGINS}, ESCAPING_PLUGINS)
+    entry_points = {name: name for name in ESCAPING_PLUGINS}
+    entry_points.update({"bad\x1b[31mname": "talks", "p" * 100: "talks"})  # names a terminal would run, or endless
+    site = install_fake_distribution(tmp_path / "site", "cycletools-escapes", "1.0", entry_points, ESCAPING_PLUGINS)
     env = cli_env(site, tmp_path / "home")
     result = subprocess.run([sys.executable, "-m", "cycletools", "plugins", "--json"], capture_output=True,
                             text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)  # nothing the plugins printed is in it
-    problems = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem" and "5,000" not in row["error"]}
+    problems = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem"
+                and "5,000" not in row["error"] and "bidi" not in row["error"] and "plain text of" not in row["error"]}
     assert problems == {
         "exits_at_import": "failed to import exits_at_import: called sys.exit('goodbye')",
         "exits_in_hook": "register_domains called sys.exit(5)",
         "interrupts_in_hook": "register_domains raised KeyboardInterrupt without a Ctrl-C",
         "generator_exit": "failed to import generator_exit: raised GeneratorExit: bye",
         "own_base_exception": "register_architectures raised Weird: weird [31mred",  # one line, no escape
-        "shouts": "invalid domain 'shout2quiet': title holds control characters (a terminal would run them): plain "
-                  "text only",
+        "shouts": "invalid domain 'shout2quiet': title holds control or format characters (a terminal would run "
+                  "them): plain text only",
     }
+    assert "invalid domain 'bidi2plain': title holds control or format characters" in result.stderr
+    named = {row["plugin"]: row["error"] for row in rows if row["kind"] == "problem" and "plain text of" in row["error"]}
+    assert named == {"bad\\x1b[31mname": "a plugin's name must be plain text of at most 64 characters; not loaded",
+                     "p" * 63 + "…' (100 characters)": "a plugin's name must be plain text of at most 64 characters; "
+                                                      "not loaded"}
     long_name = [row["error"] for row in rows if row["kind"] == "problem" and "5,000 characters" in row["error"]]
     assert len(long_name) == 1 and len(long_name[0]) < 250  # the name is cut, not echoed 5,000 characters long
     hijacker = next(row for row in rows if row["plugin"] == "hijacks")

@@ -51,7 +51,7 @@ class DiskBudget:
         """(modified, bytes on disk, path) of every file under the root (Gradio touches a cached file it hands out
         again), the bytes the folders take, and how many files and folders there are. A file counts what it
         takes on disk: its blocks, at least one (16 bytes take 4 KB); links are counted, not followed."""
-        found, folders_bytes, entries = [], 0, 0
+        found, folders_bytes, entries = [], _on_disk(str(self.root)) if self.root.exists() else 0, 0
         for folder, subfolders, names in os.walk(self.root):
             entries += len(subfolders)
             folders_bytes += sum(_on_disk(os.path.join(folder, name)) for name in subfolders)
@@ -118,6 +118,26 @@ class DiskBudget:
             self._reserved -= reserved[0]
             self._reserved_entries -= reserved[1]
 
+    def watcher(self, folder: Path, what: str, refresh_every: int = 30) -> Callable[[], None]:
+        """A check to call after each piece a job writes into ``folder``: it raises ``DiskFull`` (making room
+        first, if it can) once the folder would take the bound past its limit. It reads only the job's own
+        folder each time, and the whole bound every ``refresh_every`` calls (others write meanwhile)."""
+        state = {"others": self.used() - _folder_bytes(folder), "calls": 0}
+
+        def check() -> None:
+            state["calls"] += 1
+            if state["calls"] % refresh_every == 0:
+                state["others"] = self.used() - _folder_bytes(folder)
+            if state["others"] + _folder_bytes(folder) <= self.limit:
+                return
+            self.make_room(0, what)  # old files may go; DiskFull when they cannot
+            state["others"] = self.used() - _folder_bytes(folder)
+            if state["others"] + _folder_bytes(folder) > self.limit:
+                raise DiskFull(f"the server's space for uploads and results is full ({size_text(self.limit)}): "
+                               f"{what} must wait until older files are removed; try again in a few minutes")
+
+        return check
+
     @contextmanager
     def using(self, *paths: str | Path) -> Iterator[None]:
         """Nothing under ``paths`` (a job's input, its result folder) is removed to make room meanwhile."""
@@ -148,12 +168,21 @@ class DiskBudget:
         return removed
 
 
+def _folder_bytes(folder: Path) -> int:
+    """What the files directly in ``folder`` take on disk (a job's result folder holds no subfolders)."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(_on_disk(entry.path) for entry in entries)
+    except OSError:
+        return 0
+
+
 def _on_disk(path: str) -> int:
     try:
         info = os.lstat(path)
     except OSError:
         return 0
-    return max(info.st_blocks * 512, ENTRY_BYTES)
+    return max(info.st_blocks * 512, info.st_size, ENTRY_BYTES)
 
 
 MAX_FILES_PER_UPLOAD = 16  # files in one upload request (the page sends one); Gradio would take 1,000
@@ -163,9 +192,10 @@ class RequestBounds:
     """ASGI middleware in front of Gradio's routes: what a request may make the server hold.
 
     - A body must declare its length (Content-Length): a chunked one is answered 411.
-    - An upload (``.../upload``) is let in only when the whole request fits the disk bound, with one block
-      for each of its files and their folders (at most ``MAX_FILES_PER_UPLOAD``); otherwise its body is
-      read and dropped, nothing is written, and the answer is 507 and one sentence.
+    - An upload (``.../upload``) may carry at most the largest upload allowed (413 beyond, before anything
+      is removed to make room); it is let in only when the whole request fits the disk bound, with one
+      block for each of its files and their folders (at most ``MAX_FILES_PER_UPLOAD``); otherwise its body
+      is read and dropped, nothing is written, and the answer is 507 and one sentence.
     - Any other request's body (a camera frame comes inside one, as a data URL) may be at most what the
       largest upload takes in base64: larger is 413.
     - Gradio's screen-recording route, which the page never uses and which would write and run FFmpeg on
@@ -198,6 +228,11 @@ class RequestBounds:
                 await _answer(send, 413, f"The request is larger than this server takes ({size_text(self.largest_body)}).")
                 return
             await self.app(scope, receive, send)
+            return
+        if length > self.largest + 65536:  # one upload request carries at most --max-upload (and its framing)
+            self.log(f"refused an upload of {size_text(length)}: over --max-upload")
+            await self._discard_body(receive, 2 * self.largest_body)  # far larger: the connection is cut
+            await _answer(send, 413, f"The upload is larger than this server takes ({size_text(self.largest)}).")
             return
         import anyio
 

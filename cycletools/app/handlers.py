@@ -41,7 +41,7 @@ from cycletools.registry import get_registry
 BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what browsers' <video> plays everywhere
 CODEC_NAMES = {"mpeg4": "MPEG-4 Part 2", "hevc": "H.265", "mpeg2video": "MPEG-2", "mpeg1video": "MPEG-1",
                "mjpeg": "Motion JPEG", "prores": "ProRes", "theora": "Theora", "wmv2": "Windows Media"}
-DISK_CHECK_FRAMES = 30  # a video job checks the disk bound every this many frames
+DISK_CHECK_FRAMES = 30  # a video job checks its own folder every frame, the whole disk bound every this many
 
 
 class Handlers:
@@ -128,11 +128,12 @@ class Handlers:
         info, budget = open_clip(path, self.limits)
         self.disk.make_room(0, "this video job")
         with Job("video") as job, self.disk.using(path), self.job_folder() as folder:
+            room = self.disk.watcher(folder, "the translated clip", refresh_every=DISK_CHECK_FRAMES)
+
             def watch(frame) -> None:  # in the decoding thread: the limits, a client gone, the disk bound
                 budget(frame)
                 job.check()
-                if budget.frames % DISK_CHECK_FRAMES == 0:
-                    self.disk.make_room(0, "the translated clip")
+                room()  # what the encoder has written so far, frame by frame
 
             domain = self.direction_for(name, direction)
             translator = self.translator_for(domain)
