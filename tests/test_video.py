@@ -184,8 +184,17 @@ def test_ctrl_c_keeps_a_playable_partial_file(tmp_path: Path, tiny_generator_fil
     process = subprocess.Popen([sys.executable, "-m", "cycletools", "video", str(clip), "--weights",
                                 str(tiny_generator_file), "-o", str(target), "--batch-size", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def frames_written() -> bool:  # the temporary file may be renamed between glob and stat
+        for tmp in tmp_path.glob(".out.*.tmp.mp4"):
+            try:
+                if tmp.stat().st_size > 2000:
+                    return True
+            except FileNotFoundError:
+                pass
+        return False
+
     deadline = time.time() + 60
-    while time.time() < deadline and not any(tmp.stat().st_size > 2000 for tmp in tmp_path.glob(".out.*.tmp.mp4")):
+    while time.time() < deadline and not frames_written():
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
