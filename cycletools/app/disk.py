@@ -101,8 +101,11 @@ class DiskBudget:
             entries -= 1 + folders
             if fits():
                 return
-        raise DiskFull(f"the server's space for uploads and results is full ({size_text(self.limit)}): "
-                       f"{what} must wait until older files are removed; try again in a few minutes")
+        raise self.full(what)
+
+    def full(self, what: str) -> DiskFull:
+        return DiskFull(f"the server's space for uploads and results is full ({size_text(self.limit)}): {what} "
+                        "must wait until older files are removed; try again in a few minutes")
 
     def take(self, needed: int, what: str, entries: int = 1) -> tuple[int, int]:
         """Reserve ``needed`` bytes and ``entries`` files and folders for an upload on its way (see
@@ -133,8 +136,7 @@ class DiskBudget:
             self.make_room(0, what)  # old files may go; DiskFull when they cannot
             state["others"] = self.used() - _folder_bytes(folder)
             if state["others"] + _folder_bytes(folder) > self.limit:
-                raise DiskFull(f"the server's space for uploads and results is full ({size_text(self.limit)}): "
-                               f"{what} must wait until older files are removed; try again in a few minutes")
+                raise self.full(what)
 
         return check
 
