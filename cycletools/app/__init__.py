@@ -23,9 +23,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app must work offline; before Gradio loads
 
 from cycletools.app.jobs import cancel_jobs, stop_jobs, stopping  # noqa: E402
-from cycletools.app.limits import ServeLimits, parse_size  # noqa: E402
+from cycletools.app.limits import ServeLimits  # noqa: E402
 from cycletools.app.served import Served  # noqa: E402
 from cycletools.app.ui import BuiltApp, build_app, launch_options, theme  # noqa: E402
 
-__all__ = ["BuiltApp", "Served", "ServeLimits", "build_app", "cancel_jobs", "launch_options", "parse_size",
-           "stop_jobs", "stopping", "theme"]
+__all__ = ["BuiltApp", "Served", "ServeLimits", "build_app", "cancel_jobs", "launch_options", "stop_jobs",
+           "stopping", "theme"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cycletools.errors import CycletoolsError
-from cycletools.utils.sizes import parse_size  # noqa: F401  (the app's sizes are read as Gradio reads them)
 
 MAX_BUDGET_FPS = 60  # a clip declaring a faster frame rate is budgeted as if it had 60 frames a second
 

@@ -18,13 +18,14 @@ from cycletools.app import cards, gradio_guards
 from cycletools.app.disk import DiskBudget, RequestBounds
 from cycletools.app.handlers import Handlers
 from cycletools.app.jobs import start_serving
-from cycletools.app.limits import ServeLimits, parse_size
+from cycletools.app.limits import ServeLimits
 from cycletools.app.messages import log, refusal
 from cycletools.app.served import Served, default_domain, domain_choices
 from cycletools.data.images import list_images
 from cycletools.errors import CycletoolsError
 from cycletools.pipelines.translator import Translator, TranslatorCache
 from cycletools.registry import get_registry
+from cycletools.utils.sizes import parse_size
 
 LOCAL_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: the page must work offline
 _GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # where the operator wants temp files, if anywhere

@@ -100,9 +100,10 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CycletoolsError(f"the web app needs Gradio ({exc.name} is missing): pip install 'cycletools[app]'") from None
     from cycletools.utils.devices import set_threads
+    from cycletools.utils.sizes import parse_size
 
     set_threads(args.threads)
-    limits = web.ServeLimits(max_upload=args.max_upload, max_disk=web.parse_size(args.max_disk), max_image_pixels=int(args.max_image_mp * 1e6),
+    limits = web.ServeLimits(max_upload=args.max_upload, max_disk=parse_size(args.max_disk), max_image_pixels=int(args.max_image_mp * 1e6),
                              max_aspect_ratio=args.max_aspect_ratio,
                              max_video_seconds=args.max_video_seconds, queue_size=args.queue_size,
                              concurrency=args.concurrency,
