@@ -40,14 +40,18 @@ DEFAULT_ARCHITECTURE = {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": 
 
 @dataclass(frozen=True)
 class WeightsSource:
-    """A place the domain's generator can be downloaded from (on explicit request only)."""
+    """A place the domain's generator can be downloaded from (on explicit request only): an http(s) URL or a file
+    on the Hugging Face Hub, ``hf://OWNER/REPO/PATH[@REVISION]``."""
 
     url: str
     sha256: str | None = None
 
     @property
     def suffix(self) -> str:
-        suffix = Path(self.url.split("?", 1)[0]).suffix
+        path = self.url.split("?", 1)[0]
+        if path.startswith("hf://"):  # hf://OWNER/REPO/PATH[@REVISION]
+            path = path.rsplit("@", 1)[0] if "@" in path.rsplit("/", 1)[-1] else path
+        suffix = Path(path).suffix
         return suffix if suffix in (".pth", ".pt", ".safetensors") else ".pth"
 
 
@@ -94,6 +98,16 @@ class DomainSpec:
                     **self.architecture}
         return [f"{key} {config.get(key)!r} vs {value!r}" for key, value in declared.items()
                 if config.get(key) != value]
+
+
+def _hub_name_problem(name: str) -> str | None:
+    from cycletools import hub
+
+    try:
+        hub.parse(name)
+    except CycletoolsError as exc:
+        return str(exc)
+    return None
 
 
 def summarize_architecture(config: Mapping[str, Any]) -> str:
@@ -151,8 +165,11 @@ def validate_spec(spec: Any, architectures: list[str] | None) -> DomainSpec:
     else:
         problems.append("train_defaults must be a mapping of training settings")
     for source in spec.sources:
-        if not isinstance(source, WeightsSource) or not source.url.startswith(("http://", "https://", "file://")):
-            problems.append(f"weights source {source!r} needs an http(s) or file URL")
+        if not isinstance(source, WeightsSource) or not source.url.startswith(("http://", "https://", "file://",
+                                                                              "hf://")):
+            problems.append(f"weights source {source!r} needs an http(s) or file URL, or an hf:// name")
+        elif source.url.startswith("hf://") and _hub_name_problem(source.url):
+            problems.append(_hub_name_problem(source.url))
         elif source.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", source.sha256):
             problems.append(f"sha256 of {source.url} must be 64 lowercase hex digits")
     if spec.imagenet_class is not None and (not isinstance(spec.imagenet_class, int)

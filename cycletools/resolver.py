@@ -4,6 +4,7 @@ into a loaded generator, for the CLI, the web app, the webcam, eval, distill and
     from cycletools import get_generator
     loaded = get_generator("horse2zebra")                       # a registered domain
     loaded = get_generator(weights="horse2zebra.pth")           # a weights file
+    loaded = get_generator(weights="hf://alice/h2z/g.safetensors", download=True)   # a file on the Hub
     loaded = get_generator(run="runs/h2z", direction="b2a")     # a training run
     loaded.module, loaded.config, loaded.source, loaded.provenance()
 
@@ -12,6 +13,9 @@ For a domain the weights come from ``weights`` when given, else from the generat
 when ``download=True``), ``fast`` (a compact student); ``auto`` picks one of those here (see ``choose``
 in store.py: what the user fetched or imported wins over what ships). ``backend`` is ``torch``, ``compile`` (torch.compile,
 applied where the generator runs: see ``Translator``) or ``onnxruntime`` (a cached ONNX export).
+
+Whatever names it, the weights become a verified file here once (``store.obtain`` for a domain's variant,
+``store.weights_file`` for a path or an ``hf://`` name), then load through the one safe loader (weights.py).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class LoadedGenerator:
     module: Any                    # a torch.nn.Module (or an ONNX Runtime session with the same call)
     config: dict[str, Any]         # the architecture, as in the weights file
     source: Path                   # the weights file
-    origin: str                    # file | run | bundled | cached | downloaded
+    origin: str                    # file | run | bundled | cached | downloaded | hub (an hf:// file)
     device: "torch.device"
     precision: str                 # fp32 | bf16 | fp16
     backend: str = "torch"
@@ -50,12 +54,13 @@ class LoadedGenerator:
     variant: str = "full"
     notice: str | None = None      # a line worth telling the user (e.g. that the fast variant was chosen)
     metadata: dict[str, str] = field(default_factory=dict)
+    downloaded_from: str | None = None  # a URL, or hf://OWNER/REPO/PATH@COMMIT (the commit it resolved to)
 
     def provenance(self) -> dict[str, Any]:
         """Where the weights came from, for reports: file, origin, domain, variant, the file's own metadata."""
         return {"source": str(self.source), "origin": self.origin, "domain": getattr(self.domain, "name", None),
                 "variant": self.variant, "backend": self.backend, "device": str(self.device),
-                "precision": self.precision, **self.metadata}
+                "precision": self.precision, "downloaded_from": self.downloaded_from, **self.metadata}
 
 
 def get_generator(domain: str | None = None, *, weights: str | os.PathLike | None = None,
@@ -68,10 +73,13 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     ``variant`` (domains only): ``bundled`` (shipped with cycletools), ``full`` (fetched or imported into
     the cache) or ``fast`` (a compact student); ``auto`` follows ``store.PREFERENCE``: on the CPU the fast
     student, else the full generator, else the bundled one; elsewhere full, bundled, fast. ``precision="int8"``
-    (ONNX Runtime only) quantises the export, calibrated on the images in ``calibrate``.
+    (ONNX Runtime only) quantises the export, calibrated on the images in ``calibrate``. ``weights`` is a path or
+    an ``hf://OWNER/REPO/PATH[@REVISION]`` name; ``download=True`` fetches what is not here yet (a domain's full
+    generator, an ``hf://`` file).
     """
     import torch
 
+    from cycletools import store
     from cycletools.registry import get_registry
     from cycletools.utils.devices import resolve_device, resolve_precision
     from cycletools.weights import load_generator, read_metadata
@@ -104,23 +112,31 @@ def get_generator(domain: str | None = None, *, weights: str | os.PathLike | Non
     device = device if isinstance(device, torch.device) else resolve_device(device)
     precision = "int8" if int8 else resolve_precision(precision, device)
     spec, notice = None, None
-    if domain is not None:
+    if run is not None:
+        found = store.Resolved(_run_weights(run, direction), "run")
+    elif domain is not None:
         spec = registry.domain(domain)
         variant, notice = _choose_variant(spec, variant, weights, device)
-        path, origin = _domain_weights(spec, weights, variant, download, registry)
-    elif run is not None:
-        path, origin, variant = run_weights_path(run, direction), "run", "full"
-        if not Path(run).is_dir():
-            raise CycletoolsError(f"run folder not found: {run}")
-        if not path.is_file():
-            raise CycletoolsError(f"{run}: no {direction} weights yet ({path} is written at the end of each epoch)")
+        found = (store.weights_file(weights, download, registry=registry) if weights is not None
+                 else store.obtain(spec, variant, download, registry=registry))
     else:
-        path, origin, variant = Path(weights), "file", "full"
-    module, config = load_generator(path, registry)
+        found = store.weights_file(weights, download, registry=registry)
+    module, config = load_generator(found.path, registry)
     if backend in EXPORTED:
-        module = _exported(backend, module, config, path, calibrate if int8 else None)
-    metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
-    return LoadedGenerator(module, config, path, origin, device, precision, backend, spec, variant, notice, metadata)
+        module = _exported(backend, module, config, found.path, calibrate if int8 else None)
+    metadata = {k: v for k, v in read_metadata(found.path).items() if k != "cycletools.generator"}
+    return LoadedGenerator(module, config, found.path, found.origin, device, precision, backend, spec,
+                           found.variant if domain is not None and weights is None else "full", notice, metadata,
+                           found.source)
+
+
+def _run_weights(run, direction: str) -> Path:
+    path = run_weights_path(run, direction)
+    if not Path(run).is_dir():
+        raise CycletoolsError(f"run folder not found: {run}")
+    if not path.is_file():
+        raise CycletoolsError(f"{run}: no {direction} weights yet ({path} is written at the end of each epoch)")
+    return path
 
 
 def _choose_variant(spec: "DomainSpec", variant: str, weights, device) -> tuple[str, str | None]:
@@ -146,17 +162,6 @@ def _choose_variant(spec: "DomainSpec", variant: str, weights, device) -> tuple[
         what = f"the bundled {spec.name} generator"
     choices = " or ".join(f"--variant {other}" for other in others)
     return chosen.variant, f"using {what} ({choices} for the {'other' if len(others) == 1 else 'others'})"
-
-
-def _domain_weights(spec: "DomainSpec", weights, variant: str, download: bool,
-                    registry: "Registry") -> tuple[Path, str]:
-    from cycletools import store
-
-    if weights is not None:
-        return Path(weights), "file"
-    status = store.status(spec, variant)
-    path = store.resolve(spec, download=download, registry=registry, variant=variant)
-    return path, status.state if status.here else "downloaded"
 
 
 def _onnx_device(backend: str, device, precision: str) -> str:

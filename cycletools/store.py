@@ -4,41 +4,35 @@ A domain has up to three generators here: ``bundled`` (shipped with its plugin),
 imported into the user cache, ``$CYCLETOOLS_HOME/weights``, default ``~/.cache/cycletools/weights``) and
 ``fast`` (a compact student, bundled or cached). ``choose`` applies the default rule (``PREFERENCE``:
 what the user fetched or imported before what ships; on the CPU a fast student first); a full
-generator is downloaded only when asked for. Downloads go to a temporary file, are checked
-(pinned SHA-256, else the checksum recorded at the first download) and validated as a
-generator before an atomic rename, so the cache never holds a partial or foreign file.
+generator is downloaded only when asked for, from a URL or an ``hf://`` name (downloads.py, one downloader
+for both), and checked (pinned SHA-256, else the checksum recorded at the first download or the Hub's content
+hash) and validated as a generator before it is kept, so the cache never holds a partial or foreign file.
+``hf://`` files are kept in the Hub cache, ``$CYCLETOOLS_HOME/hub`` (hub.py).
+
+``obtain`` (a domain's variant) and ``weights_file`` (what ``--weights`` names) turn a name into a verified
+file here in one pass: bundled, cached, downloaded on request, or a local path.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from cycletools import __version__
+from cycletools import downloads, hub
 from cycletools.domains import DomainSpec, WeightsSource
 from cycletools.errors import CycletoolsError, one_line
-from cycletools.utils.atomic import atomic_path, atomic_write_text, check_writable
+from cycletools.utils.atomic import atomic_write_text, check_writable
 from cycletools.utils.files import file_sha256
+from cycletools.utils.home import HOME_ENV, home  # noqa: F401 (store.home: the one name callers use)
 from cycletools.utils.safetensors_header import CONFIG_KEY, read_header_metadata
 
 if TYPE_CHECKING:
     from cycletools.registry import Registry
 
-HOME_ENV = "CYCLETOOLS_HOME"
-CHUNK = 1 << 20
 ORIGIN_LIMIT = 300  # characters in an origin line: who made the weights, the licence; not a document
-
-
-def home() -> Path:
-    """The user's cycletools folder: ``$CYCLETOOLS_HOME`` or ``~/.cache/cycletools``."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "cycletools")
 
 
 def cache_dir() -> Path:
@@ -74,8 +68,18 @@ def bundled_file(spec: DomainSpec, variant: str = "bundled") -> Path | None:
 
 
 def downloaded_file(spec: DomainSpec, source: WeightsSource) -> Path:
-    """Where a download of ``source`` is kept, under its original format."""
+    """Where a download of a URL ``source`` is kept, under its original format (an ``hf://`` source is kept in
+    the Hub cache instead: ``source_file``)."""
     return cache_dir() / f"{spec.name}{source.suffix}"
+
+
+def source_file(spec: DomainSpec, source: WeightsSource) -> Path | None:
+    """The download of ``source`` on this machine, if any: in the weights cache for a URL, in the Hub cache (at
+    the commit its revision last resolved to) for an ``hf://`` name."""
+    if hub.is_hub_name(source.url):
+        return hub.cached(hub.parse(source.url))
+    path = downloaded_file(spec, source)
+    return path if path.is_file() else None
 
 
 @dataclass
@@ -94,10 +98,10 @@ class WeightsStatus:
 def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
     if _check_variant(variant) == "bundled":
         return None
-    candidates = [local_file(spec, variant)]
-    if variant == "full":
-        candidates += [downloaded_file(spec, source) for source in spec.sources]
-    return next((path for path in candidates if path.is_file()), None)
+    if local_file(spec, variant).is_file():
+        return local_file(spec, variant)
+    sources = spec.sources if variant == "full" else ()
+    return next((path for path in (source_file(spec, source) for source in sources) if path is not None), None)
 
 
 def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
@@ -180,11 +184,15 @@ def origin_text(spec: DomainSpec, current: WeightsStatus) -> str:
         metadata = read_header_metadata(current.path) if current.path.suffix == ".safetensors" else {}
     except CycletoolsError:
         metadata = {}
+    from_hub = hub.name_of(current.path)  # hf://OWNER/REPO/PATH@COMMIT for a file in the Hub cache
     if metadata.get("cycletools.origin"):
         text = one_line(metadata["cycletools.origin"])
         text = text if len(text) <= ORIGIN_LIMIT else text[:ORIGIN_LIMIT - 1] + "…"
+        text += f"; downloaded from {from_hub}" if from_hub else ""
     elif metadata.get("cycletools.imported_from"):
-        text = f"imported from {Path(metadata['cycletools.imported_from']).name}"
+        text = f"imported from {imported_name(metadata['cycletools.imported_from'])}"
+    elif from_hub:
+        text = f"downloaded from {from_hub}"
     elif current.path.suffix != ".safetensors" and spec.sources:
         text = f"downloaded from {spec.sources[0].url}"
     else:
@@ -192,6 +200,11 @@ def origin_text(spec: DomainSpec, current: WeightsStatus) -> str:
     if metadata.get("cycletools.distilled_from") and "distilled" not in text:
         text += f", distilled from {Path(metadata['cycletools.distilled_from']).name}"
     return text
+
+
+def imported_name(source: str) -> str:
+    """How an imported file's source is shown: an ``hf://`` name whole (with its commit), a path by its name."""
+    return one_line(source) if hub.is_hub_name(source) else Path(source).name
 
 
 def usable(spec: DomainSpec) -> bool:
@@ -219,34 +232,99 @@ def status_text(spec: DomainSpec, device_type: str = "cpu") -> str:
     return ", ".join(label(current) for current in [used, *others])
 
 
-def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
-            registry: "Registry | None" = None, variant: str = "full") -> Path:
-    """The weights file of ``variant`` for ``spec``: bundled, else cached (checksum verified), else (the full
-    generator) downloaded when ``download`` is true; otherwise an error saying how to get it."""
+# ----------------------------------------------------------------- from a name to a verified file
+@dataclass(frozen=True)
+class Resolved:
+    """A verified weights file on this machine, and where it came from."""
+
+    path: Path
+    origin: str                 # bundled | cached | downloaded (a domain's) | file | hub (--weights)
+    variant: str = "full"
+    source: str | None = None   # what it was downloaded from: a URL, or hf://OWNER/REPO/PATH@COMMIT
+
+    @property
+    def commit(self) -> str | None:
+        """The Hub commit the file came from (hf:// only)."""
+        return hub.commit_of(self.path) if self.source and hub.is_hub_name(self.source) else None
+
+
+def _resolved(path: Path, origin: str, variant: str = "full", url: str | None = None) -> Resolved:
+    return Resolved(path, origin, variant, hub.name_of(path) or (url if origin == "downloaded" else None))
+
+
+def obtain(spec: DomainSpec, variant: str = "full", download: bool = False, progress: bool = True,
+           registry: "Registry | None" = None) -> Resolved:
+    """The weights file of ``spec``'s ``variant``, in one pass: where it is now (bundled, else cached, its
+    checksum verified), else (the full generator) downloaded when ``download`` is true; otherwise an error
+    saying how to get it."""
     current = status(spec, _check_variant(variant))
+    if current.state == "cached":
+        verify_checksum(spec, current.path)
+    if current.here:
+        return _resolved(current.path, current.state, variant, current.url)
     if variant == "bundled":
-        if current.here:
-            return current.path
         raise CycletoolsError(f"{spec.name} has no bundled generator ({status_text(spec)}); 'cycletools weights "
                               "list' shows what is here")
     if variant == "fast":
-        if current.here:
-            return current.path
         raise CycletoolsError(f"{spec.name} has no {variant} variant here: distil one (cycletools distill --plugin "
                               f"{spec.name} --data DIR) and import it with --variant {variant}, or place it at "
                               f"{local_file(spec, variant)}")
-    if current.state == "cached":
-        verify_checksum(spec, current.path)
-        return current.path
     if download and spec.sources:
-        return fetch(spec, progress=progress, registry=registry)
+        return _resolved(_download(spec, spec.sources[0], progress, registry, force=False), "downloaded",
+                         url=spec.sources[0].url)
     if spec.sources:
+        source = spec.sources[0]
+        where = (f"into {hub.cache_dir()}" if hub.is_hub_name(source.url)
+                 else f"to {downloaded_file(spec, source)}")
         raise CycletoolsError(f"no full weights for {spec.name} yet: fetch them with 'cycletools weights fetch "
-                              f"{spec.name}' (or add --download), which downloads {spec.sources[0].url} to "
-                              f"{downloaded_file(spec, spec.sources[0])}")
+                              f"{spec.name}' (or add --download), which downloads {source.url} {where}")
     raise CycletoolsError(f"no weights for {spec.name}: train them (cycletools train --plugin {spec.name} "
                           f"--data DIR) and import the run with 'cycletools weights import RUN_DIR --plugin "
                           f"{spec.name}', or place a generator at {local_file(spec)}")
+
+
+def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
+            registry: "Registry | None" = None, variant: str = "full") -> Path:
+    """``obtain``'s file alone."""
+    return obtain(spec, variant, download, progress, registry).path
+
+
+def weights_file(name: str | os.PathLike, download: bool = False, progress: bool = True,
+                 registry: "Registry | None" = None) -> Resolved:
+    """What ``--weights NAME`` names, as a file here: a local path as it is (the loader reports what is wrong with
+    it), or an ``hf://`` file from the Hub cache (content verified), downloaded first when ``download`` is true."""
+    if not hub.is_hub_name(name):
+        return Resolved(Path(name), "file")
+    ref = hub.parse(str(name))
+    path = hub.cached(ref)
+    if path is not None:
+        hub.verify(path, ref.name)
+        return _resolved(path, "hub")
+    if not download:
+        raise CycletoolsError(f"{ref.name} is not downloaded yet: add --download, or fetch it first with "
+                              f"'cycletools weights fetch {ref.name}'")
+    return fetch_file(ref.name, progress=progress, registry=registry)
+
+
+def fetch_file(name: str, force: bool = False, progress: bool = True, registry: "Registry | None" = None) -> Resolved:
+    """Download an ``hf://`` file into the Hub cache (huggingface_hub checks whether the cached copy is current),
+    and check that it is a generator."""
+    downloaded = downloads.download(name, progress=progress, validate=_generator_check(name, registry), force=force)
+    return _resolved(downloaded.path, "hub")
+
+
+def _generator_check(source: str, registry: "Registry | None") -> Callable[[Path], None]:
+    """A ``validate`` for downloads: the file loads as a generator, or one error naming ``source``."""
+    def validate(path: Path) -> None:
+        from cycletools.weights import load_generator
+
+        try:
+            load_generator(path, registry)
+        except CycletoolsError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise CycletoolsError(f"{source} did not give a usable generator ({reason})") from None
+
+    return validate
 
 
 # ----------------------------------------------------------------- checksums
@@ -268,15 +346,23 @@ def record_checksum(path: Path, digest: str) -> None:
 
 
 def verify_checksum(spec: DomainSpec, path: Path) -> None:
-    """Compare a cached file with its pinned or first-recorded SHA-256."""
-    pinned = {downloaded_file(spec, s).name: s.sha256 for s in spec.sources if s.sha256}
-    expected = pinned.get(path.name) or _read_checksums().get(path.name)
-    if expected is None:
-        return
-    actual = file_sha256(path)
-    if actual != expected:
-        raise CycletoolsError(f"{path} does not match its checksum (expected {expected[:12]}…, found "
-                              f"{actual[:12]}…): delete it and run 'cycletools weights fetch {spec.name}'")
+    """Compare a cached file with its pinned or first-recorded SHA-256 (a Hub file: its pinned one and the content
+    hash the Hub names it by)."""
+    name = hub.name_of(path)
+    if name is not None:
+        pinned = next((s.sha256 for s in spec.sources if s.sha256 and hub.is_hub_name(s.url)
+                       and hub.cached(hub.parse(s.url)) == path), None)
+        expected = pinned
+    else:
+        pinned = {downloaded_file(spec, s).name: s.sha256 for s in spec.sources if s.sha256}
+        expected = pinned.get(path.name) or _read_checksums().get(path.name)
+    if expected is not None:
+        actual = file_sha256(path)
+        if actual != expected:
+            raise CycletoolsError(f"{path} does not match its checksum (expected {expected[:12]}…, found "
+                                  f"{actual[:12]}…): delete it and run 'cycletools weights fetch {spec.name}'")
+    if name is not None:
+        hub.verify(path, name)
 
 
 # ----------------------------------------------------------------- fetching and importing
@@ -285,70 +371,21 @@ def fetch(spec: DomainSpec, force: bool = False, progress: bool = True, registry
     if not spec.sources:
         raise CycletoolsError(f"{spec.name} names no download source for its weights")
     source = spec.sources[0]
-    target = downloaded_file(spec, source)
-    if target.is_file() and not force:
-        verify_checksum(spec, target)
-        return target
-
-    def validate(path: Path) -> None:
-        from cycletools.weights import load_generator
-
-        try:
-            load_generator(path, registry)
-        except CycletoolsError as exc:
-            raise CycletoolsError(f"{source.url} did not give a usable generator ({exc})") from None
-
-    digest = download(source.url, target, source.sha256, progress=progress, validate=validate,
-                      hint=f"'cycletools weights import FILE --plugin {spec.name}'")
-    record_checksum(target, digest)
-    return target
+    here = source_file(spec, source)
+    if here is not None and not force:
+        verify_checksum(spec, here)
+        return here
+    return _download(spec, source, progress, registry, force)
 
 
-def download(url: str, target: Path, sha256: str | None = None, progress: bool = True,
-             validate: Callable[[Path], Any] | None = None, hint: str | None = None) -> str:
-    """Download ``url`` to ``target`` atomically; returns the file's SHA-256.
-
-    Any failure (offline, HTTP error, interrupted transfer, checksum mismatch, invalid
-    content) raises one CycletoolsError naming the URL and where to place the file by hand;
-    ``target`` is then untouched.
-    """
-    from tqdm.auto import tqdm
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    manual = f"download it by other means and place it at {target}" + (f" (or use {hint})" if hint else "")
-    request = urllib.request.Request(url, headers={"User-Agent": f"cycletools/{__version__}"})
-    with atomic_path(target) as tmp:
-        try:
-            response = urllib.request.urlopen(request, timeout=30)
-        except urllib.error.HTTPError as exc:
-            raise CycletoolsError(f"cannot download {url}: the server answered {exc.code} {exc.reason}; "
-                                  f"{manual}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CycletoolsError(f"cannot download {url} ({reason}; offline?); {manual}") from None
-        total = int(response.headers.get("Content-Length") or 0)
-        digest, received = hashlib.sha256(), 0
-        try:
-            with response, open(tmp, "wb") as out, tqdm(total=total or None, unit="B", unit_scale=True,
-                                                       desc=target.name, disable=not progress) as bar:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        except (http.client.HTTPException, OSError) as exc:
-            raise CycletoolsError(f"download of {url} was interrupted after {received} bytes ({exc}); "
-                                  f"nothing was saved; try again or {manual}") from None
-        if total and received != total:
-            raise CycletoolsError(f"download of {url} was interrupted ({received} of {total} bytes); "
-                                  f"nothing was saved; try again or {manual}")
-        found = digest.hexdigest()
-        if sha256 and found != sha256:
-            raise CycletoolsError(f"download of {url} does not match its checksum (expected {sha256[:12]}…, got "
-                                  f"{found[:12]}…); nothing was saved")
-        if validate is not None:
-            validate(tmp)
-    return found
+def _download(spec: DomainSpec, source: WeightsSource, progress: bool, registry: "Registry | None",
+              force: bool) -> Path:
+    downloaded = downloads.download(source.url, downloaded_file(spec, source), sha256=source.sha256,
+                                    progress=progress, validate=_generator_check(source.url, registry),
+                                    hint=f"'cycletools weights import FILE --plugin {spec.name}'", force=force)
+    if not hub.is_hub_name(source.url):
+        record_checksum(downloaded.path, downloaded.sha256)
+    return downloaded.path
 
 
 def clean_origin(text: str | None) -> str | None:
@@ -374,17 +411,19 @@ def make_folder(folder: Path) -> None:
 
 def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str | None = None,
                    registry: "Registry | None" = None, variant: str = "full", output: str | os.PathLike | None = None,
-                   origin: str | None = None) -> Path:
-    """Convert a generator file or a training run into the cache, as this domain's ``variant`` (full or fast),
-    or into ``output`` (e.g. a plugin's bundled file), recording where it came from: the source's name and
-    SHA-256 and, when given, ``origin`` (who made it, shown by ``weights list`` and the app)."""
+                   origin: str | None = None, download: bool = False) -> Path:
+    """Convert a generator file, an ``hf://`` file (from the Hub cache, or downloaded when ``download`` is true) or
+    a training run into the cache, as this domain's ``variant`` (full or fast), or into ``output`` (e.g. a plugin's
+    bundled file), recording where it came from: the source's name (an ``hf://`` one with its commit) and SHA-256
+    and, when given, ``origin`` (who made it, shown by ``weights list`` and the app)."""
     from cycletools.runs import run_weights_path
     from cycletools.weights import load_generator, read_metadata, save_generator
 
     if _check_variant(variant) == "bundled" and output is None:
         raise CycletoolsError("a bundled generator is written into a plugin's weights folder: give --output FILE")
     origin = clean_origin(origin)
-    source = Path(source)
+    resolved = weights_file(source, download, registry=registry)  # a local path as it is; hf:// from the cache
+    source, from_hub = resolved.path, resolved.source
     if source.is_dir():
         direction = direction or spec.run_direction
         run_weights = run_weights_path(source, direction)
@@ -406,7 +445,7 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
     kept = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
     metadata = {**kept, "cycletools.domain": spec.name, "cycletools.variant": variant,
                 # a file written to be shipped names its source, not a path on this machine
-                "cycletools.imported_from": source.name if output is not None else str(source.resolve()),
+                "cycletools.imported_from": from_hub or (source.name if output is not None else str(source.resolve())),
                 "cycletools.imported_sha256": file_sha256(source)}
     if origin:
         metadata["cycletools.origin"] = origin

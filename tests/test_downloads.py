@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,7 @@ def server(tiny_generator_file: Path):
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("CYCLETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # huggingface_hub's waits between retries (1 s each)
     return tmp_path / "home"
 
 

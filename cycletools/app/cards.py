@@ -7,7 +7,7 @@ from typing import Any
 
 from cycletools import store
 from cycletools.app.messages import hide_paths
-from cycletools.app.served import OWN_GENERATOR, Served
+from cycletools.app.served import OWN_GENERATOR, Served, served_file
 from cycletools.errors import one_line
 from cycletools.registry import get_registry
 
@@ -33,10 +33,10 @@ def file_card(served: "Served") -> str:
     origin = loaded.metadata.get("cycletools.origin") or "the file given to cycletools serve --weights"
     if served.plugin:
         spec = get_registry().domain(served.plugin)
-        what = (f"### {spec.title}: your generator `{loaded.source.name}`\nServed with --weights as {spec.name}; "
+        what = (f"### {spec.title}: your generator `{served_file(loaded)}`\nServed with --weights as {spec.name}; "
                 f"the reverse direction is the domain's own ({spec.reverse or 'none'}).")
     else:
-        what = (f"### Your generator: `{loaded.source.name}`\nServed with --weights; it has no domain, so no "
+        what = (f"### Your generator: `{served_file(loaded)}`\nServed with --weights; it has no domain, so no "
                 "reverse direction.")
     return f"{what}\n\n- weights: {one_line(origin)}\n- architecture: {summarize_architecture(loaded.config)}"
 
@@ -46,12 +46,12 @@ def describe(name: str | None, served: Served | None = None) -> str:
     if not name:
         return ""
     if name == OWN_GENERATOR and served.own_key == OWN_GENERATOR:
-        return f"**Your generator** `{served.loaded.source.name}` (served with --weights; no reverse direction)"
+        return f"**Your generator** `{served_file(served.loaded)}` (served with --weights; no reverse direction)"
     registry = get_registry()
     spec = registry.domain(name)
     plugin = registry.domain_plugins[name]
     if name == served.own_key:
-        weights = f"Weights: **your file** `{served.loaded.source.name}` (--weights)"
+        weights = f"Weights: **your file** `{served_file(served.loaded)}` (--weights)"
     else:
         used = served.used(spec)
         weights = f"Weights: **{used.state}**"  # where they are is the server's business

@@ -42,15 +42,20 @@ def domain_choices(served: Served | None = None) -> list[tuple[str, str]]:
     rows = []
     for name, spec in registry.domains.items():
         if name == served.own_key:
-            status = f"your {served.loaded.source.name}"
+            status = f"your {served_file(served.loaded)}"
         elif served.variant == "auto":
             status = store.status_text(spec, served.device_type)
         else:  # what the app uses is the variant asked for, or nothing
             status = f"{served.used(spec).state} ({served.variant})"
         rows.append((spec.family_title, spec.title, f"{spec.family_title} · {spec.title} ({name}) — {status}", name))
-    own = [(f"Your generator · {served.loaded.source.name} (--weights)", OWN_GENERATOR)] \
+    own = [(f"Your generator · {served_file(served.loaded)} (--weights)", OWN_GENERATOR)] \
         if served.own_key == OWN_GENERATOR else []
     return own + [(label, name) for _, _, label, name in sorted(rows)]
+
+
+def served_file(loaded) -> str:
+    """How the --weights file is named on the page: an hf:// file with the commit it resolved to, else its name."""
+    return loaded.downloaded_from or loaded.source.name
 
 
 def default_domain(served: Served | None = None) -> str | None:

@@ -56,7 +56,10 @@ def add_parser(commands) -> None:
     parser = commands.add_parser("distill", help="distil a fast student generator from a domain's weights",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", required=True, metavar="NAME", help="the domain whose generator is the teacher")
-    parser.add_argument("--weights", metavar="FILE", help="teacher weights instead of the domain's own")
+    parser.add_argument("--weights", metavar="FILE", help="teacher weights instead of the domain's own (a file, or "
+                        "hf://OWNER/REPO/PATH[@REVISION])")
+    parser.add_argument("--download", action="store_true",
+                        help="download the teacher's weights if they are not here yet (an hf:// file, the domain's)")
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset with trainA (inputs) and trainB (real)")
     parser.add_argument("--student", choices=STUDENT_SIZES, default="small", help="student size (default: small)")
     parser.add_argument("--stream", type=WIDTH, metavar="N",
@@ -129,7 +132,7 @@ def run_distill(args: argparse.Namespace) -> int:
     from cycletools.training.distill import DistillConfig, Distiller, student_widths
 
     teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32",
-                            variant=faithful_variant(args.plugin, args.weights))
+                            variant=faithful_variant(args.plugin, args.weights), download=args.download)
     widths = student_widths(args.student, args.stream, args.inner_widths)
     config = DistillConfig(data=args.data, name=args.name or f"{args.plugin}-student", out=args.out,
                            student=args.student, student_config=widths,

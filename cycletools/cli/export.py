@@ -24,7 +24,10 @@ def add_parser(commands) -> None:
     parser = commands.add_parser("export", help="export a generator to ONNX or TorchScript", description=HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plugin", metavar="NAME", help="a registered domain")
-    parser.add_argument("--weights", metavar="FILE", help="a generator weights file")
+    parser.add_argument("--weights", metavar="FILE", help="a generator weights file, or "
+                        "hf://OWNER/REPO/PATH[@REVISION]")
+    parser.add_argument("--download", action="store_true",
+                        help="download the weights if they are not here yet (an hf:// file, the domain's)")
     parser.add_argument("--run", metavar="DIR", help="a training run folder")
     parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="with --run (default: a2b)")
     parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
@@ -57,7 +60,8 @@ def run_export(args: argparse.Namespace) -> int:
     from cycletools.cli.options import faithful_variant
 
     loaded = get_generator(args.plugin, weights=args.weights, run=args.run, direction=args.direction,
-                           variant=faithful_variant(args.plugin, args.weights), device="cpu", precision="fp32")
+                           variant=faithful_variant(args.plugin, args.weights), device="cpu", precision="fp32",
+                           download=args.download)
     translator = Translator.from_loaded(loaded, working_size=None)
     export_generator(translator.generator, target, args.format, args.export_size, args.dynamic_size)
     sizes = [(args.export_size, args.export_size)] + ([(36, 52), (45, 31), (17, 9)] if args.dynamic_size else [])

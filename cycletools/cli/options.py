@@ -115,12 +115,14 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     """--plugin / --weights / --run and their companions, shared by the commands that translate."""
     parser.add_argument("--plugin", metavar="NAME", help="a registered domain, e.g. horse2zebra; its weights "
                         "come from --weights, else --variant's choice among those here, else --download")
-    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth)")
+    parser.add_argument("--weights", metavar="FILE", help="generator weights (.safetensors or .pth), or a file on "
+                        "the Hugging Face Hub: hf://OWNER/REPO/PATH[@REVISION]")
     parser.add_argument("--run", metavar="DIR", help="training run folder (uses DIR/weights/)")
     parser.add_argument("--direction", choices=("a2b", "b2a"), default=None,
                         help="with --run: a2b (trainA→trainB style) or b2a (default: a2b)")
     parser.add_argument("--download", action="store_true",
-                        help="with --plugin: download the domain's weights if they are not here yet")
+                        help="download what is not here yet: the domain's weights (--plugin), an hf:// file "
+                             "(--weights)")
     parser.add_argument("--working-size", metavar="N|native", default="auto", type=working_size_option,
                         help="translate with the shorter side scaled to N pixels, then scale back to the input's "
                              "size (default: the domain's recommended size with --plugin, else native); what the "

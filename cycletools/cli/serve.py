@@ -34,8 +34,9 @@ def add_parser(commands) -> None:
                         help="the domain selected when the page opens (default: horse2zebra where a generator of it "
                              "is here)")
     parser.add_argument("--weights", metavar="FILE", default=None,
-                        help="serve this generator file (.safetensors or .pth): as --plugin's domain, or on its "
-                             "own as 'Your generator' (no reverse direction)")
+                        help="serve this generator file (.safetensors or .pth, or an hf://OWNER/REPO/PATH[@REVISION] "
+                             "file fetched with 'cycletools weights fetch'): as --plugin's domain, or on its own as "
+                             "'Your generator' (no reverse direction)")
     parser.add_argument("--variant", choices=("auto", "bundled", "full", "fast"), default="auto",
                         help="which of each domain's generators the app uses, as for translate (default: auto)")
     parser.add_argument("--max-upload", type=upload_size, default="200mb",

@@ -24,14 +24,17 @@ def add_parser(commands) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=run_list)
 
-    fetch = actions.add_parser("fetch", help="download a domain's weights into the cache")
-    fetch.add_argument("names", nargs="+", metavar="NAME", help="domain names (see 'cycletools plugins')")
-    fetch.add_argument("--force", action="store_true", help="download again even if cached")
+    fetch = actions.add_parser("fetch", help="download a domain's weights, or a file on the Hugging Face Hub, into "
+                                             "the cache")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="domain names (see 'cycletools plugins') or "
+                       "hf://OWNER/REPO/PATH[@REVISION] files")
+    fetch.add_argument("--force", action="store_true", help="download again even if cached (an hf:// file is "
+                       "always checked against the Hub's revision)")
     fetch.set_defaults(handler=run_fetch)
 
     imports = actions.add_parser("import", help="store a .pth/.safetensors file or a training run as a "
                                                 "domain's weights (converted to safetensors)")
-    imports.add_argument("source", metavar="FILE|RUN_DIR")
+    imports.add_argument("source", metavar="FILE|RUN_DIR|hf://...")
     imports.add_argument("--plugin", required=True, metavar="NAME", help="the domain these weights are for")
     imports.add_argument("--direction", choices=("a2b", "b2a"), default=None,
                          help="with a run folder: which generator (default: the domain's own)")
@@ -44,11 +47,15 @@ def add_parser(commands) -> None:
     imports.add_argument("--origin", metavar="TEXT", default=None,
                          help="who made these weights and under what licence, in one line; kept in the file and "
                               "shown by 'weights list', 'plugins' and the web app")
+    imports.add_argument("--download", action="store_true",
+                         help="with an hf:// file: download it if it is not in the cache yet")
     imports.set_defaults(handler=run_import)
 
     info = actions.add_parser("info", help="architecture, parameter count and origin of a weights file")
-    info.add_argument("file", metavar="FILE")
+    info.add_argument("file", metavar="FILE|hf://...")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--download", action="store_true",
+                      help="with an hf:// file: download it if it is not in the cache yet")
     info.set_defaults(handler=run_info)
 
 
@@ -89,14 +96,17 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from cycletools import store
+    from cycletools import hub, store
     from cycletools.registry import get_registry
 
     registry = get_registry()
-    specs = [registry.domain(name) for name in args.names]
-    for spec in specs:
-        path = store.fetch(spec, force=args.force, registry=registry)
-        print(f"{spec.name}: {path}")
+    named = [name if hub.is_hub_name(name) else registry.domain(name) for name in args.names]
+    for item in named:
+        if isinstance(item, str):
+            fetched = store.fetch_file(item, force=args.force, registry=registry)
+            print(f"{item}: {fetched.path} (commit {fetched.commit})")
+        else:
+            print(f"{item.name}: {store.fetch(item, force=args.force, registry=registry)}")
     return 0
 
 
@@ -111,7 +121,7 @@ def run_import(args: argparse.Namespace) -> int:
     else:  # a bundled variant without --output is refused by import_weights
         replacing = args.variant != "bundled" and store.local_file(spec, args.variant).is_file()
     path = store.import_weights(spec, args.source, args.direction, registry=registry, variant=args.variant,
-                                output=args.output, origin=args.origin)
+                                output=args.output, origin=args.origin, download=args.download)
     print(f"{spec.name}: imported {args.source} → {path}" + (" (it replaces the file that was there)"
                                                               if replacing else ""))
     config = store.file_architecture(path)
@@ -126,17 +136,22 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def weights_info(path: str) -> dict:
+def weights_info(name: str, download: bool = False) -> dict:
+    from cycletools import store
     from cycletools.registry import get_registry
     from cycletools.utils.files import file_sha256
-    from cycletools.weights import read_metadata, load_generator
+    from cycletools.weights import load_generator, read_metadata
 
-    generator, config = load_generator(path, get_registry())
+    registry = get_registry()
+    found = store.weights_file(name, download, registry=registry)
+    path = str(found.path)
+    generator, config = load_generator(path, registry)
     tensors = generator.state_dict()
     metadata = {k: v for k, v in read_metadata(path).items() if k != "cycletools.generator"}
     return {"file": path, "format": "safetensors" if path.endswith(".safetensors") else "pytorch state_dict",
             "architecture": config, "parameters": sum(p.numel() for p in generator.parameters()),
-            "tensors": len(tensors), "sha256": file_sha256(path), "metadata": metadata}
+            "tensors": len(tensors), "sha256": file_sha256(path), "downloaded_from": found.source,
+            "metadata": metadata}
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -144,7 +159,7 @@ def run_info(args: argparse.Namespace) -> int:
     from cycletools.errors import one_line
 
     stream = output.results_stream() if args.json else sys.stdout  # JSON alone, whatever a plugin prints
-    info = weights_info(args.file)
+    info = weights_info(args.file, args.download)
     if args.json:
         print(json.dumps(info, indent=2), file=stream)
         return 0
@@ -153,6 +168,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"architecture:  {arch.get('arch')} " + " ".join(f"{k}={v}" for k, v in arch.items() if k != "arch"))
     print(f"parameters:    {info['parameters']:,} in {info['tensors']} tensors")
     print(f"sha256:        {info['sha256']}")
+    if info["downloaded_from"]:
+        print(f"downloaded:    from {info['downloaded_from']}")
     for key, value in info["metadata"].items():
         print(f"{(key.removeprefix('cycletools.') + ':').ljust(14)} {one_line(str(value))}")  # no escapes
     return 0
