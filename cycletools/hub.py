@@ -1,4 +1,4 @@
-"""The Hugging Face Hub: ``hf://OWNER/REPO/PATH[@REVISION]`` names and their downloads.
+"""The Hugging Face Hub: ``hf://OWNER/REPO/PATH[@REVISION]`` names, their downloads, and publishing a folder.
 
 Downloads go through huggingface_hub (``hf_hub_download``) into ``$CYCLETOOLS_HOME/hub``, in the Hub's own cache
 layout (``models--OWNER--REPO/blobs`` named by content hash, ``snapshots/COMMIT/PATH``, ``refs/BRANCH``): revisions,
@@ -22,6 +22,8 @@ from cycletools.utils.home import home
 
 PREFIX = "hf://"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+LOGIN = ("pushing to the Hugging Face Hub needs a write token: log in with 'hf auth login' (or set HF_TOKEN to a "
+         "token from https://huggingface.co/settings/tokens)")
 
 
 @dataclass(frozen=True)
@@ -236,3 +238,52 @@ def download_error(exc: BaseException, ref: HubFile) -> CycletoolsError:
         return CycletoolsError(f"download of {name} was interrupted ({first_line(exc)}); nothing was saved; try "
                                f"again, or {fetch_later}")
     return CycletoolsError(f"cannot download {name}: {first_line(exc, with_type=True)}")
+
+
+def require_token() -> None:
+    """One line saying how to log in, where huggingface_hub finds no token (HF_TOKEN, or the token file of
+    'hf auth login')."""
+    from huggingface_hub import get_token
+
+    if get_token() is None:
+        raise CycletoolsError(LOGIN)
+
+
+def push(folder: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+         message: str = "Upload a cycletools generator") -> str:
+    """Publish the files in ``folder`` to the model repository ``repo_id`` (created where missing; ``revision``:
+    a branch, created from main where missing) in one commit; returns the commit hash."""
+    from huggingface_hub import HfApi
+
+    if not NAME_PATTERN.fullmatch(repo_id):
+        raise CycletoolsError(f"--repo takes OWNER/NAME (e.g. alice/horse2zebra-cyclegan), not {repo_id!r}")
+    require_token()
+    api = HfApi()
+    try:
+        with quiet():
+            api.create_repo(repo_id, private=True if private else None, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision, commit_message=message)
+    except Exception as exc:
+        raise push_error(exc, repo_id) from None
+    return info.oid
+
+
+def push_error(exc: BaseException, repo_id: str) -> CycletoolsError:
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.HfHubHTTPError) and getattr(exc, "response", None) is not None:
+        status = exc.response.status_code
+        if status == 401:
+            return CycletoolsError(f"the Hub ({endpoint()}) refused the token: {LOGIN.split(': ', 1)[1]}")
+        if status == 403:
+            return CycletoolsError(f"the token may not write to {repo_id} on {endpoint()}: use a write token of "
+                                   f"{repo_id.split('/')[0]} ('hf auth login')")
+        return CycletoolsError(f"cannot push to {repo_id}: the Hub ({endpoint()}) answered {status}")
+    if transfer_failure(exc) and offline():
+        return CycletoolsError(f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it to publish")
+    if transfer_failure(exc):
+        return CycletoolsError(f"cannot reach the Hub ({endpoint()}) to push to {repo_id} (offline?); nothing was "
+                               "published")
+    return CycletoolsError(f"cannot push to {repo_id}: {first_line(exc, with_type=True)}")

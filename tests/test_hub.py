@@ -1,5 +1,5 @@
-"""Weights from the Hugging Face Hub, against a fake Hub on 127.0.0.1 (tests/fake_hub.py): hf:// downloads, the
-cache offline, revisions, and one clear line for each bad input."""
+"""Weights from and to the Hugging Face Hub, against a fake Hub on 127.0.0.1 (tests/fake_hub.py): hf:// downloads,
+the cache offline, revisions, push with its model card, and one clear line for each bad input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import run_cli, run_cli_here
 from fake_hub import FakeHub
 from PIL import Image
@@ -316,3 +317,75 @@ def test_no_network_names_the_file_to_fetch_later(home: Path, monkeypatch, no_re
     one_error_line(result, f"cannot reach the Hub ({dead}) to download {SAFETENSORS} (offline?); fetch it later "
                            f"with 'cycletools weights fetch {SAFETENSORS}'")
     assert cached_files(home) == []
+
+
+# ----------------------------------------------------------------- push
+@pytest.fixture
+def trained_run(tmp_path: Path, shapes_dataset: Path) -> Path:
+    result = run_cli_here("train", "--data", str(shapes_dataset), "--name", "shapes", "--out", str(tmp_path / "runs"),
+                          "--max-steps", "2", "--crop-size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4",
+                          "--blocks", "1", "--log-every", "1")
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "runs" / "shapes"
+
+
+def front_matter(card: str) -> dict:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n", 2)[1])
+
+
+def test_push_a_run_then_read_it_back(home: Path, fake_hub: FakeHub, trained_run: Path, tmp_path: Path,
+                                      monkeypatch):
+    import json
+
+    monkeypatch.setenv("HF_TOKEN", fake_hub.token)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"split": "test", "results": [
+        {"direction": "a2b", "plugin": "horse2zebra", "fid": 71.234, "kid": 0.0123, "classifier": {"share": 0.5}}]}))
+    result = run_cli_here("weights", "push", str(trained_run), "--repo", "dave/zebras", "--plugin", "horse2zebra",
+                          "--eval", str(report), "--license", "mit", "--hardware", "2-core AMD EPYC")
+    assert result.returncode == 0, result.stderr
+    repo = fake_hub.repos["dave/zebras"]
+    commit = repo.branches["main"]
+    assert f"(main, commit {commit})" in result.stdout
+    name = "hf://dave/zebras/horse2zebra.safetensors"
+    assert f"use it: cycletools translate IMG --weights {name} --download -o OUT.png" in result.stdout
+    files = repo.commits[commit]
+    assert sorted(files) == ["README.md", "horse2zebra.safetensors"]
+
+    card = files["README.md"].decode()
+    meta = front_matter(card)
+    assert meta["library_name"] == "cycletools" and meta["license"] == "mit"
+    assert {"cyclegan", "image-to-image", "unpaired-image-translation"} <= set(meta["tags"])
+    metrics = meta["model-index"][0]["results"][0]["metrics"]
+    assert [(m["type"], m["value"]) for m in metrics] == [("fid", 71.234), ("kid", 0.0123)]
+    assert f"cycletools translate photo.jpg --weights {name} --download -o translated.png" in card
+    assert "- Steps: 2\n" in card and "- Hardware: 2-core AMD EPYC\n" in card and "recipe official" in card
+    assert "| a2b | test | 71.23 | 12.30 | 50.0% |" in card
+
+    pushed = get_generator(weights=name, download=True, device="cpu")
+    local = get_generator(run=trained_run, device="cpu")
+    assert pushed.config == local.config
+    for key, value in local.module.state_dict().items():
+        assert torch.equal(pushed.module.state_dict()[key], value), key
+    assert pushed.metadata.get("cycletools.domain") == "horse2zebra"
+    assert not any(str(trained_run) in value for value in pushed.metadata.values())  # no paths of this machine
+
+
+def test_push_to_a_branch_and_read_it_at_that_revision(home: Path, fake_hub: FakeHub, tiny_generator_file: Path,
+                                                       monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", fake_hub.token)
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/tiny", "--revision", "dev",
+                          "--private")
+    assert result.returncode == 0, result.stderr
+    repo = fake_hub.repos["dave/tiny"]
+    assert repo.private and "generator.safetensors" in repo.commits[repo.branches["dev"]]
+    assert "Not measured yet" in repo.commits[repo.branches["dev"]]["README.md"].decode()
+    assert get_generator(weights="hf://dave/tiny/generator.safetensors@dev", download=True).config["ngf"] == 4
+
+
+def test_push_without_a_token_says_how_to_log_in(home: Path, fake_hub: FakeHub, tiny_generator_file: Path):
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/zebras")
+    one_error_line(result, "pushing to the Hugging Face Hub needs a write token: log in with 'hf auth login' (or set "
+                           "HF_TOKEN to a token from https://huggingface.co/settings/tokens)")
+    assert fake_hub.requests == []

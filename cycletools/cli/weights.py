@@ -58,6 +58,29 @@ def add_parser(commands) -> None:
                       help="with an hf:// file: download it if it is not in the cache yet")
     info.set_defaults(handler=run_info)
 
+    push = actions.add_parser("push", help="publish a generator and its model card on the Hugging Face Hub",
+                              description="Publish a training run's generator (or a weights file) to a model "
+                                          "repository on the Hugging Face Hub, as safetensors with its architecture, "
+                                          "beside a model card (README.md) that gives the command that uses it: "
+                                          "cycletools translate IMG --weights hf://OWNER/NAME/FILE. Needs a write "
+                                          "token ('hf auth login' or HF_TOKEN); HF_ENDPOINT names another Hub.")
+    push.add_argument("source", metavar="RUN_OR_FILE")
+    push.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the model repository (created if new)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", metavar="BRANCH", default=None,
+                      help="push to this branch (created from main if new; default: main)")
+    push.add_argument("--plugin", metavar="NAME", default=None,
+                      help="the domain the generator is for (names the file and the card's domain)")
+    push.add_argument("--direction", choices=("a2b", "b2a"), default=None,
+                      help="with a run folder: which generator (default: the domain's own, else a2b)")
+    push.add_argument("--eval", metavar="REPORT", default=None,
+                      help="a 'cycletools eval --out REPORT' of this generator: FID/KID go into the card")
+    push.add_argument("--license", default="other", help="the licence id for the card (default: other)")
+    push.add_argument("--dataset", action="append", default=[], metavar="ID",
+                      help="a Hub dataset id it was trained on, for the card (repeatable)")
+    push.add_argument("--hardware", metavar="TEXT", default=None, help="what it was trained on, for the card")
+    push.set_defaults(handler=run_push)
+
 
 def run_list(args: argparse.Namespace) -> int:
     from cycletools import store
@@ -172,4 +195,52 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"downloaded:    from {info['downloaded_from']}")
     for key, value in info["metadata"].items():
         print(f"{(key.removeprefix('cycletools.') + ':').ljust(14)} {one_line(str(value))}")  # no escapes
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """Load the generator (the safe loader), write it as safetensors with its card into a temporary folder, and
+    publish that folder in one commit."""
+    import tempfile
+
+    from cycletools import hub, model_card
+    from cycletools.errors import CycletoolsError
+    from cycletools.registry import get_registry
+    from cycletools.runs import run_weights_path
+    from cycletools.weights import load_generator, read_metadata, save_generator
+
+    hub.require_token()  # before anything is loaded: one line saying how to log in
+    registry = get_registry()
+    spec = registry.domain(args.plugin) if args.plugin else None
+    source = Path(args.source)
+    run, steps, direction = None, None, None
+    if source.is_dir():
+        direction = args.direction or (spec.run_direction if spec else "a2b")
+        run, steps = model_card.run_facts(source)
+        source = run_weights_path(source, direction)
+        if not source.is_file():
+            raise CycletoolsError(f"{args.source} is not a training run with {direction} weights (no {source})")
+    elif args.direction:
+        raise CycletoolsError("--direction goes with a run folder (a weights file holds one generator)")
+    evaluation = model_card.read_evaluation(args.eval) if args.eval else []
+    generator, config = load_generator(source, registry)
+    kept = read_metadata(source)
+    filename = f"{spec.name if spec else 'generator'}.safetensors"
+    facts = model_card.CardFacts(
+        repo_id=args.repo, filename=filename, architecture=config,
+        parameters=sum(p.numel() for p in generator.parameters()), revision=args.revision, domain=spec,
+        direction=direction, run=run, steps=steps, hardware=args.hardware, evaluation=evaluation,
+        license=args.license, datasets=args.dataset, origin=kept.get("cycletools.origin"))
+    with tempfile.TemporaryDirectory(prefix="cycletools-push-") as folder:
+        metadata = {key: value for key, value in kept.items() if key.startswith("cycletools.") and
+                    key not in ("cycletools.generator", "cycletools.imported_from")}  # no paths of this machine
+        if spec:
+            metadata["cycletools.domain"] = spec.name
+        save_generator(generator, Path(folder) / filename, config, metadata=metadata)
+        (Path(folder) / "README.md").write_text(model_card.card_text(facts), encoding="utf-8")
+        commit = hub.push(Path(folder), args.repo, private=args.private, revision=args.revision,
+                          message=f"Upload {filename} (cycletools weights push)")
+    print(f"published {filename} and its model card to {hub.endpoint()}/{args.repo} "
+          f"({args.revision or 'main'}, commit {commit})")
+    print(f"use it: cycletools translate IMG --weights {facts.hub_name} --download -o OUT.png")
     return 0
