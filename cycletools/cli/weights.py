@@ -1,4 +1,4 @@
-"""``cycletools weights``: list, fetch, import and inspect generator weights."""
+"""``cycletools weights``: list, fetch, import, inspect and publish (push) generator weights."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "weights", help="list, fetch, import or inspect generator weights",
+        "weights", help="list, fetch, import, inspect or publish generator weights",
         description="Manage the weights of registered domains. A domain may have three generators: bundled "
                     "(shipped with its plugin), full (the full-size one you fetched or imported, kept in the user "
                     "cache: $CYCLETOOLS_HOME/weights, default ~/.cache/cycletools/weights) and fast (a compact "
                     "student, bundled or imported). --plugin NAME uses --weights FILE when given, else the one "
                     "--variant names; --variant auto (the default) takes full before bundled (you asked for it) "
-                    "and, on the CPU, a fast student first. Nothing is downloaded unless you ask.",
+                    "and, on the CPU, a fast student first. Nothing is downloaded unless you ask. A file on the "
+                    "Hugging Face Hub is named hf://OWNER/REPO/PATH[@REVISION] (fetch, import, info, --weights); "
+                    "'weights push' publishes a generator with its model card.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
 
