@@ -193,6 +193,15 @@ def test_openvino_backend_matches_pytorch_and_caches_its_export(tmp_path: Path, 
     exports = list((tmp_path / "home" / "onnx").iterdir())
     Translator.from_file(tiny_generator_file, backend="openvino")
     assert list((tmp_path / "home" / "onnx").iterdir()) == exports and len(exports) == 1  # exported once
+    # A batch runs image by image on parallel one-thread streams, each output in its input's place.
+    generator = OpenVinoGenerator(exports[0], threads=2)
+    x = torch.rand(3, 3, 64, 96) * 2 - 1
+    one_by_one = torch.cat([generator(x[i:i + 1]) for i in range(3)])
+    assert generator.queue is None  # single images use the latency-mode request
+    together = generator(x)
+    assert generator.queue is not None and together.shape == (3, 3, 64, 96)
+    assert float((together - one_by_one).abs().max()) < 1e-4
+    assert float((together - eager.translate_tensor(x)).abs().max()) < 1e-3
     with pytest.raises(CycletoolsError, match="the openvino backend runs on the CPU"):
         Translator.from_file(tiny_generator_file, backend="openvino", device="cuda:0")
 
