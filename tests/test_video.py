@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import os
 import signal
 import stat
@@ -410,6 +411,46 @@ def test_summary_of_a_slow_run_never_says_zero_frames_per_second(tmp_path: Path,
     monkeypatch.setattr(pipeline, "translate_video", lambda *args, **kwargs: slow)
     assert main(["video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out)]) == 0
     assert "24 frames in 488.8 s (20.4 s/frame)" in capsys.readouterr().out
+
+
+def test_summary_separates_the_start_up_from_the_pace_kept(tmp_path: Path, tiny_generator_file: Path,
+                                                          monkeypatch, capsys):
+    from cycletools.cli.main import main
+    from cycletools.pipelines import video as pipeline
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=24)
+    out = tmp_path / "out.mp4"
+    # The first batch of 4 is done 100 s after the command starts; the other 20 frames take 1 s.
+    first = time.perf_counter() + 100
+    result = pipeline.VideoResult(out, frames=24, corrupt=0, seconds=101.0, width=64, height=48, audio=None,
+                                  first_batch=4, first_batch_at=first, ended_at=first + 1.0)
+    monkeypatch.setattr(pipeline, "translate_video", lambda *args, **kwargs: result)
+    assert main(["video", str(clip), "--weights", str(tiny_generator_file), "-o", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert re.search(r"24 frames in 101\.0 s \(4\.2 s/frame\), 64x48 → .*out\.mp4; start-up 10\d\.\d s, "
+                     r"then 20\.0 frames/s$", summary.strip()), summary
+
+
+def test_the_result_times_the_first_batch_apart(tmp_path: Path, tiny_generator_file: Path):
+    from cycletools.pipelines.translator import Translator
+    from cycletools.pipelines.video import translate_video
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=10)
+    before = time.perf_counter()
+    result = translate_video(Translator.from_file(tiny_generator_file), clip, tmp_path / "out.mp4", batch_size=4,
+                             progress=False)
+    assert result.frames == 10 and result.first_batch == 4
+    assert before < result.first_batch_at < result.ended_at < time.perf_counter()
+    assert result.steady_frames_per_second == pytest.approx(6 / (result.ended_at - result.first_batch_at))
+    one_batch = pipeline_result(frames=4, first_batch=4)
+    assert one_batch.steady_frames_per_second is None  # nothing after the first batch to measure
+
+
+def pipeline_result(**fields):
+    from cycletools.pipelines.video import VideoResult
+
+    return VideoResult(Path("out.mp4"), corrupt=0, seconds=1.0, width=8, height=8, audio=None, first_batch_at=1.0,
+                       ended_at=2.0, **fields)
 
 
 @pytest.mark.parametrize("frames,seconds,text", [(24, 488.8, "20.4 s/frame"), (3, 2.0, "1.5 frames/s"),

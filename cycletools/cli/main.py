@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 
 from cycletools import __version__
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    started = time.perf_counter()  # before the plugins and torch load: what a command's start-up counts from
     warnings.showwarning = _show_warning
     if "--json" in (sys.argv[1:] if argv is None else argv):
         output.results_stream()  # before plugins load: stdout carries the JSON alone (see cli/output.py)
@@ -89,6 +91,7 @@ def _run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.started = started
     from cycletools.errors import CycletoolsError, UsageError, torchvision_mismatch
 
     try:

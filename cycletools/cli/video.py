@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 HELP = """Translate a video file frame by frame and write a video people can play and share.
@@ -69,6 +70,7 @@ def run_video(args: argparse.Namespace) -> int:
     from cycletools.pipelines.video import check_video_job, translate_video
     from cycletools.utils.speed import speed_text
 
+    began = getattr(args, "started", None) or time.perf_counter()
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
     target = video_target(source, args.output, label)
@@ -84,6 +86,10 @@ def run_video(args: argparse.Namespace) -> int:
         notes.append(f"{result.corrupt} undecodable frame(s) replaced by the previous one")
     if result.padded:
         notes.append("odd size padded by one pixel for H.264")
+    steady = result.steady_frames_per_second
+    if steady is not None:  # loading and compiling the model and the first frames, then the pace it kept
+        notes.insert(0, f"start-up {result.first_batch_at - began:.1f} s, then "
+                        f"{speed_text(result.frames - result.first_batch, (result.frames - result.first_batch) / steady)}")
     summary = (f"{result.frames} frames in {result.seconds:.1f} s ({speed_text(result.frames, result.seconds)}), "
                f"{result.width}x{result.height} → {result.output}" + (f"; {'; '.join(notes)}" if notes else ""))
     if result.partial:

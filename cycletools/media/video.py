@@ -256,6 +256,9 @@ def even(n: int) -> int:
     return n + (n % 2)
 
 
+ENCODER_PRESET = "superfast"  # x264; see VideoWriter
+
+
 class VideoWriter:
     """Encodes RGB frames to H.264 (yuv420p, MP4/MOV/MKV) or VP9 (WebM), optionally with audio.
 
@@ -291,8 +294,10 @@ class VideoWriter:
         self._snap = float(source_tick)
         self.stream.time_base = self.time_base
         self.stream.codec_context.time_base = self.time_base
-        # x264 "veryfast" keeps encoding well below the model's cost (CRF keeps the quality).
-        self.stream.options = ({"crf": str(crf), "preset": "veryfast"} if not self.webm
+        # x264 "superfast" at CRF 18: on translated 640×360 frames (2-core CPU) it encoded in 2.8 ms a frame
+        # against 5.5 for "veryfast", for 6 % more bits and 0.4 dB less PSNR ("ultrafast": 1.7 ms, 53 % more
+        # bits, 1.4 dB less). The encoder shares the CPU with the model, so its time is the video's time.
+        self.stream.options = ({"crf": str(crf), "preset": ENCODER_PRESET} if not self.webm
                                else {"crf": str(crf + 14), "b:v": "0", "row-mt": "1", "deadline": "realtime",
                                      "cpu-used": "8"})
         self.padded = (self.stream.width, self.stream.height) != (width, height)

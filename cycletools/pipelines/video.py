@@ -49,10 +49,21 @@ class VideoResult:
     partial: bool = False
     padded: bool = False
     ends_early: str | None = None  # the input gave fewer frames than it promises (a truncated file): why
+    first_batch: int = 0              # frames in the first model call
+    first_batch_at: float | None = None  # time.perf_counter() when they were translated
+    ended_at: float | None = None        # time.perf_counter() when the last frame was handed to the encoder
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_frames_per_second(self) -> float | None:
+        """Frames/s after the first model call (which may compile or warm up the model); None with too few frames."""
+        if self.first_batch_at is None or self.ended_at is None or self.frames <= self.first_batch:
+            return None
+        seconds = self.ended_at - self.first_batch_at
+        return (self.frames - self.first_batch) / seconds if seconds > 0 else None
 
 
 def output_size(info: VideoInfo, size: int | None, scale: float | None) -> tuple[int, int]:
@@ -179,6 +190,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
 
         stoppable(getattr(translator, "generator", None))
 
+        first_batch, first_batch_at = 0, None
         try:
             finished = False
             while not finished and not halt():
@@ -197,6 +209,8 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
                         outputs = translator.translate_frames(images)
                 except StoppedBetweenLayers:
                     break  # the frames under way are dropped; those done are kept (NAME.partial.EXT)
+                if first_batch_at is None:
+                    first_batch, first_batch_at = len(batch), time.perf_counter()
                 for (stamp, original), output in zip(batch, outputs):
                     _put(encoded, (stamp, original, output), keep_trying=encoder.is_alive)
                 bar.update(len(batch))
@@ -208,6 +222,7 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
             decoder.join(timeout=10)
             _put(encoded, _END, keep_trying=encoder.is_alive)
             encoder.join()
+            ended_at = time.perf_counter()
             bar.close()
         interrupted = interrupt.requested
         if errors and not interrupted:
@@ -224,7 +239,8 @@ def translate_video(translator: Translator, source: str | Path, target: str | Pa
         final = _finalise(writer, tmp, target, reader, interrupted, cut_audio=interrupted or short is not None,
                           source=source)
         return VideoResult(final, writer.frames, reader.corrupt, time.perf_counter() - started, out_width, height,
-                           writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short)
+                           writer.audio_mode, partial=interrupted, padded=writer.padded, ends_early=short,
+                           first_batch=first_batch, first_batch_at=first_batch_at, ended_at=ended_at)
 
 
 def _finalise(writer: VideoWriter, tmp: Path, target: Path, reader: FrameReader, interrupted: bool,
