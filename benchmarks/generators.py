@@ -1,6 +1,6 @@
 """Speed of each generator family on this machine: MACs, parameters, CPU frames/s (PyTorch, torch.compile, ONNX Runtime).
 
-    python benchmarks/generators.py [--size 256] [--frames 24] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
+    python benchmarks/generators.py [--size 256] [--frames 120] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
                                     [--calibrate ../shared/datasets/horse2zebra/trainA]
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
@@ -10,7 +10,8 @@ weights/horse2zebra.fast.safetensors when present) and the "tiny" student: model
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
 Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
 openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
-end on a synthetic clip with the fastest of PyTorch, torch.compile, ONNX Runtime and OpenVINO. One JSON line
+end (batches of 4, as the CLI) on a FRAMES-frame clip of real footage (see video_profile.py) with the
+fastest of PyTorch, torch.compile, ONNX Runtime and OpenVINO. One JSON line
 per generator, naming the CPU and the kernels PyTorch uses (ATEN_CPU_CAPABILITY=avx2 forces AVX2;
 ONNX Runtime and OpenVINO pick their own).
 """
@@ -22,14 +23,11 @@ import importlib.util
 import json
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cycletools.export import OnnxGenerator, OpenVinoGenerator, export_generator
-from cycletools.media.video import VideoWriter
 from cycletools.models import ResnetGenerator, init_weights
 from cycletools.models.complexity import count_macs, count_parameters
 from cycletools.models.mobile import MobileResnetGenerator
@@ -40,6 +38,7 @@ from cycletools.utils.devices import describe_cpu
 from cycletools.registry import get_registry
 from cycletools.training.distill import STUDENTS
 from cycletools.weights import load_generator
+from video_profile import shared_footage, square_frames, write_clip
 
 
 def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
@@ -53,7 +52,7 @@ def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--reference", type=Path)
     parser.add_argument("--calibrate", type=Path, help="images of the input side: adds the int8 ONNX Runtime column")
     args = parser.parse_args()
@@ -70,12 +69,8 @@ def main() -> None:
     machine = describe_cpu()
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        writer = VideoWriter(clip, args.size, args.size, Fraction(30))
-        rng = np.random.default_rng(0)
-        for i in range(args.frames):
-            writer.write(rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8), i / 30)
-        writer.close()
+        clip = Path(tmp) / "clip.mp4"  # real footage where ../shared has it (noise costs the encoder far more)
+        write_clip(clip, square_frames(shared_footage(), args.size, args.frames))
         for name, generator in generators.items():
             generator.eval()
             repeats = 3 if name.startswith("resnet9") else 20
@@ -104,9 +99,9 @@ def main() -> None:
                     speeds["openvino"] = (openvino_fps, openvino_translator)
             best_name = max(speeds, key=lambda key: speeds[key][0])
             best = speeds[best_name][1]
-            frames = args.frames if not name.startswith("resnet9") else min(args.frames, 8)
-            video = translate_video(best, clip, Path(tmp) / f"{name}.mp4", progress=False, batch_size=1,
-                                    duration=frames / 30)
+            frames = args.frames if not name.startswith("resnet9") else min(args.frames, 12)
+            video = translate_video(best, clip, Path(tmp) / f"{name}.mp4", progress=False, batch_size=4,
+                                    duration=frames / 30)  # the CLI's batch
             print(json.dumps({"generator": name, "machine": machine, "size": args.size,
                               "gmacs": round(count_macs(generator, args.size) / 1e9, 2),
                               "params": count_parameters(generator),
