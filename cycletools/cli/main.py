@@ -69,6 +69,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 BROKEN_PIPE = 141  # 128 + SIGPIPE: the status a shell reports for a tool whose reader went away
 
 
+STARTED: float | None = None  # time.perf_counter() when the running command began (see _run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; output piped into a reader that stops early (``| head -1``) ends it quietly."""
     try:
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    started = time.perf_counter()  # before the plugins and torch load: what a command's start-up counts from
+    global STARTED
+    STARTED = time.perf_counter()  # before the plugins and torch load: what a command's start-up counts from
     warnings.showwarning = _show_warning
     if "--json" in (sys.argv[1:] if argv is None else argv):
         output.results_stream()  # before plugins load: stdout carries the JSON alone (see cli/output.py)
@@ -91,7 +95,6 @@ def _run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    args.started = started
     from cycletools.errors import CycletoolsError, UsageError, torchvision_mismatch
 
     try:

@@ -66,11 +66,12 @@ def video_target(source: Path, output: str | None, label: str) -> Path:
 
 
 def run_video(args: argparse.Namespace) -> int:
+    from cycletools.cli import main as command
     from cycletools.cli.options import translator_from_args
     from cycletools.pipelines.video import check_video_job, translate_video
     from cycletools.utils.speed import speed_text
 
-    began = getattr(args, "started", None) or time.perf_counter()
+    began = command.STARTED or time.perf_counter()  # the command's start: its start-up counts loading too
     source = Path(args.input)
     label = args.plugin or (Path(args.weights).stem if args.weights else args.direction or "a2b")
     target = video_target(source, args.output, label)
