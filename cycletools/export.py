@@ -8,6 +8,7 @@ size or, with ``dynamic``, of any size.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import threading
 import warnings
@@ -86,6 +87,13 @@ class OnnxGenerator(nn.Module):
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
 
 
+@functools.cache
+def _openvino_core():
+    """One OpenVINO Core for the whole process, never freed. Freeing the Cores of two generators unloaded
+    OpenVINO's CPU plugin in a way that made the process crash (SIGSEGV) at its next Ctrl-C (OpenVINO 2026.4)."""
+    return require("openvino", "openvino", "the openvino backend").Core()
+
+
 class OpenVinoGenerator(nn.Module):
     """An ONNX export compiled by OpenVINO for the CPU (fp32), usable wherever a generator is.
 
@@ -98,13 +106,11 @@ class OpenVinoGenerator(nn.Module):
 
     def __init__(self, path: str | Path, threads: int | None = None):
         super().__init__()
-        self.openvino = require("openvino", "openvino", "the openvino backend")
         self.path, self.threads = Path(path), threads
-        self.core = self.openvino.Core()
         self.compiled = self._compile("LATENCY", threads)
         self.request = self.compiled.create_infer_request()
-        self.lock = threading.Lock()  # one caller at a time: the request and the queue are not shared
-        self.queue = None             # the throughput-mode streams, compiled on the first batch
+        self.lock = threading.Lock()  # one caller at a time: the requests are not shared
+        self.parallel = None          # throughput mode: one request per stream, made on the first batch
 
     def _compile(self, hint: str, threads: int | None, streams: int | None = None):
         config = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
@@ -113,7 +119,7 @@ class OpenVinoGenerator(nn.Module):
         if streams:
             config["NUM_STREAMS"] = streams
         try:
-            return self.core.compile_model(str(self.path), "CPU", config)
+            return _openvino_core().compile_model(str(self.path), "CPU", config)
         except Exception as exc:
             raise CycletoolsError(f"{self.path}: OpenVINO cannot compile it ({first_line(exc)})") from None
 
@@ -130,18 +136,17 @@ class OpenVinoGenerator(nn.Module):
             return torch.from_numpy(self._side_by_side(array))
 
     def _side_by_side(self, array: np.ndarray) -> np.ndarray:
-        if self.queue is None:
+        if self.parallel is None:
             compiled = self._compile("THROUGHPUT", self.streams, streams=self.streams)
-            self.queue = self.openvino.AsyncInferQueue(compiled, self.streams)
-        outputs: list[np.ndarray | None] = [None] * len(array)
-
-        def done(request, index: int) -> None:
-            outputs[index] = request.get_output_tensor(0).data.copy()
-
-        self.queue.set_callback(done)
-        for index in range(len(array)):
-            self.queue.start_async({0: array[index:index + 1]}, index)
-        self.queue.wait_all()
+            self.parallel = [compiled.create_infer_request() for _ in range(self.streams)]
+        outputs = []
+        for first in range(0, len(array), len(self.parallel)):  # one image per request, the requests side by side
+            running = list(zip(self.parallel, array[first:first + len(self.parallel)]))
+            for request, image in running:
+                request.start_async({0: image[None]})
+            for request, _ in running:
+                request.wait()
+                outputs.append(request.get_output_tensor(0).data.copy())
         return np.concatenate(outputs)
 
 

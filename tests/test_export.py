@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,13 +199,38 @@ def test_openvino_backend_matches_pytorch_and_caches_its_export(tmp_path: Path, 
     generator = OpenVinoGenerator(exports[0], threads=2)
     x = torch.rand(3, 3, 64, 96) * 2 - 1
     one_by_one = torch.cat([generator(x[i:i + 1]) for i in range(3)])
-    assert generator.queue is None  # single images use the latency-mode request
+    assert generator.parallel is None  # single images use the latency-mode request
     together = generator(x)
-    assert generator.queue is not None and together.shape == (3, 3, 64, 96)
+    assert generator.parallel is not None and together.shape == (3, 3, 64, 96)
     assert float((together - one_by_one).abs().max()) < 1e-4
     assert float((together - eager.translate_tensor(x)).abs().max()) < 1e-3
     with pytest.raises(CycletoolsError, match="the openvino backend runs on the CPU"):
         Translator.from_file(tiny_generator_file, backend="openvino", device="cuda:0")
+
+
+@pytest.mark.slow
+def test_freed_openvino_generators_leave_ctrl_c_working(tmp_path: Path):
+    """Two OpenVINO generators made and freed (the web app's domains, a benchmark's rows), then a Ctrl-C: the
+    process crashed with SIGSEGV there while each generator kept an OpenVINO Core of its own."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    onnx = export_generator(init_weights(MobileResnetGenerator()), tmp_path / "g.onnx", "onnx", size=64, dynamic=True)
+    script = f"""
+import gc, os, signal, time, torch
+from cycletools.export import OpenVinoGenerator
+def use():
+    generators = [OpenVinoGenerator({str(onnx)!r}, threads=2) for _ in range(2)]  # alive together, then freed
+    for batch, generator in enumerate(generators, 1):
+        generator(torch.rand(batch, 3, 64, 96))
+use()
+gc.collect()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout.strip()) == (0, "interrupted"), result.stderr[-2000:]
 
 
 def test_a_failing_int8_step_keeps_the_fp32_export_and_says_so(tmp_path: Path, tiny_generator_file: Path,
