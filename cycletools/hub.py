@@ -60,17 +60,35 @@ def parse(text: str) -> HubFile:
     """``hf://OWNER/REPO/PATH[@REVISION]`` (also huggingface_hub's ``hf://OWNER/REPO@REVISION/PATH``) → HubFile."""
     rest = text[len(PREFIX):] if is_hub_name(text) else ""
     owner, _, rest = rest.partition("/")
-    repo, _, path = rest.partition("/")
     revision = None
-    if "@" in repo:
+    if "@" in rest.partition("/")[0]:  # hf://OWNER/REPO@REVISION/PATH: the revision holds no "/" there
+        repo, _, rest = rest.partition("/")
         repo, _, revision = repo.partition("@")
-    elif "@" in path.rsplit("/", 1)[-1]:
-        path, _, revision = path.rpartition("@")
-    if not NAME_PATTERN.fullmatch(f"{owner}/{repo}") or not path or path.endswith("/") or revision == "" \
+        path = rest
+    else:  # hf://OWNER/REPO/PATH@REVISION: everything after the last "@" (a branch may hold "/": feat/x)
+        repo, _, path = rest.partition("/")
+        if "@" in path:
+            path, _, revision = path.rpartition("@")
+    if not _valid_repo_id(f"{owner}/{repo}") or not path or path.endswith("/") or revision == "" \
             or any(part in ("", ".", "..") for part in path.split("/")):
         raise CycletoolsError(f"{text!r} is not a Hub file name: write hf://OWNER/REPO/PATH or "
-                              "hf://OWNER/REPO/PATH@REVISION (a branch, tag or commit)")
+                              "hf://OWNER/REPO/PATH@REVISION (a branch, tag or commit; a file whose name holds "
+                              "'@': hf://OWNER/REPO@REVISION/PATH)")
     return HubFile(f"{owner}/{repo}", path, revision)
+
+
+def _valid_repo_id(repo_id: str) -> bool:
+    """OWNER/NAME as the Hub accepts it (huggingface_hub's own check: characters, '--', '..', a final '.', length)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not NAME_PATTERN.fullmatch(repo_id):
+        return False
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return True
 
 
 def cache_dir() -> Path:
@@ -225,9 +243,10 @@ def download_error(exc: BaseException, ref: HubFile) -> CycletoolsError:
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return CycletoolsError(f"{name}: {ref.repo_id} has no file {ref.filename} at revision "
                                f"{ref.revision or 'main'}")
-    if isinstance(exc, errors.HfHubHTTPError) and getattr(exc, "response", None) is not None:
-        return CycletoolsError(f"cannot download {name}: the Hub ({endpoint()}) answered "
-                               f"{exc.response.status_code}; try again, or {fetch_later}")
+    answered = _http_answer(exc)
+    if answered is not None:
+        return CycletoolsError(f"cannot download {name}: the Hub ({endpoint()}) answered {answered}; try again, "
+                               f"or {fetch_later}")
     failure = transfer_failure(exc)
     if failure == "unreachable" and offline():
         return CycletoolsError(f"{name} is not in the cache and HF_HUB_OFFLINE is set: {fetch_later} with the "
@@ -238,6 +257,20 @@ def download_error(exc: BaseException, ref: HubFile) -> CycletoolsError:
         return CycletoolsError(f"download of {name} was interrupted ({first_line(exc)}); nothing was saved; try "
                                f"again, or {fetch_later}")
     return CycletoolsError(f"cannot download {name}: {first_line(exc, with_type=True)}")
+
+
+def _http_answer(exc: BaseException) -> int | None:
+    """The HTTP status the Hub answered, where ``exc`` or an error it was raised from carries one (huggingface_hub
+    reports a HEAD answered 500 as a file it cannot find in the cache, raised from the HTTP error)."""
+    from huggingface_hub import errors
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, errors.HfHubHTTPError) and getattr(exc, "response", None) is not None:
+            return exc.response.status_code
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def require_token() -> None:
@@ -255,8 +288,9 @@ def push(folder: Path, repo_id: str, *, private: bool = False, revision: str | N
     a branch, created from main where missing) in one commit; returns the commit hash."""
     from huggingface_hub import HfApi
 
-    if not NAME_PATTERN.fullmatch(repo_id):
-        raise CycletoolsError(f"--repo takes OWNER/NAME (e.g. alice/horse2zebra-cyclegan), not {repo_id!r}")
+    if not _valid_repo_id(repo_id):
+        raise CycletoolsError(f"--repo takes OWNER/NAME as the Hub accepts it (letters, digits, '-', '_', '.'; "
+                              f"e.g. alice/horse2zebra-cyclegan), not {repo_id!r}")
     require_token()
     api = HfApi()
     try:

@@ -70,6 +70,21 @@ def read_evaluation(path: str | Path) -> list[dict[str, Any]]:
     return [{"split": report.get("split") or "test", **entry} for entry in results]
 
 
+def check_evaluated(evaluation: list[dict[str, Any]], weights: Path, report: str | Path | None) -> None:
+    """One error line where the report measured another generator than ``weights`` (its SHA-256 differs)."""
+    from cycletools.utils.files import file_sha256
+
+    measured = {entry.get("weights_sha256") for entry in evaluation} - {None}
+    if not measured:
+        return
+    digest = file_sha256(weights)
+    other = next((value for value in measured if value != digest), None)
+    if other is not None:
+        raise CycletoolsError(f"{report} measured another generator (SHA-256 {str(other)[:12]}…) than {weights} "
+                              f"({digest[:12]}…): evaluate the generator you push, with 'cycletools eval --weights "
+                              f"{weights} ... --out REPORT'")
+
+
 def card_text(facts: CardFacts) -> str:
     """The README.md: the Hub's front matter, then the body."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -118,8 +133,9 @@ def _body(facts: CardFacts) -> str:
             lines.append(f"| {entry.get('direction', '?')} | {entry.get('split', 'test')} | {entry['fid']:.2f} | "
                          f"{kid_text} | {share_text} |")
     else:
-        lines.append("Not measured yet: `cycletools eval --weights " + facts.hub_name +
-                     " --plugin NAME --data DATASET --out report.json` measures FID and KID.")
+        plugin = facts.domain.name if facts.domain else "NAME"
+        lines.append(f"Not measured yet: `cycletools eval --weights {facts.hub_name} --download --plugin {plugin} "
+                     "--data DATASET --out report.json` measures FID and KID.")
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +143,8 @@ def _domain_text(facts: CardFacts) -> str:
     domain = facts.domain
     if domain is None:
         return "not named"
-    text = f"{domain.name}: {domain.source} → {domain.target}"
+    source, target = (domain.target, domain.source) if facts.direction == "b2a" else (domain.source, domain.target)
+    text = f"{domain.name}: {source} → {target}"
     return text + (f" (the run's {facts.direction} generator)" if facts.direction else "")
 
 

@@ -301,8 +301,8 @@ def weights_file(name: str | os.PathLike, download: bool = False, progress: bool
         hub.verify(path, ref.name)
         return _resolved(path, "hub")
     if not download:
-        raise CycletoolsError(f"{ref.name} is not downloaded yet: add --download, or fetch it first with "
-                              f"'cycletools weights fetch {ref.name}'")
+        raise CycletoolsError(f"{ref.name} is not downloaded yet: fetch it first with 'cycletools weights fetch "
+                              f"{ref.name}' (or add --download, where the command has it)")
     return fetch_file(ref.name, progress=progress, registry=registry)
 
 

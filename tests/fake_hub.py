@@ -42,6 +42,7 @@ class FakeHub(http.server.ThreadingHTTPServer):
     def __init__(self, token: str = "hf_test_token"):
         self.repos: dict[str, Repo] = {}
         self.truncate: set[str] = set()
+        self.failing: dict[str, int] = {}  # repository → the status every download request of it is answered
         self.requests: list[tuple[str, str, bool]] = []
         self.token = token
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -128,6 +129,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(404, b"not found", head=head)
 
     def _resolve(self, repo_id: str, revision: str, filename: str, head: bool) -> None:
+        if repo_id in self.server.failing:
+            return self._send(self.server.failing[repo_id], b"server error", head=head)
         repo = self._repo(repo_id, head)
         if repo is None:
             return
@@ -163,7 +166,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             payload = json.loads(body)
             repo_id = f"{payload['organization']}/{payload['name']}"
             if repo_id in self.server.repos:
-                return self._json(409, {"error": "You already created this model repo"})
+                return self._json(409, {"error": "You already created this model repo",
+                                        "url": f"{self.server.endpoint}/{repo_id}"})
             self.server.repos[repo_id] = Repo(private=payload.get("visibility") == "private")
             return self._json(200, {"url": f"{self.server.endpoint}/{repo_id}"})
         if path == "/api/validate-yaml":

@@ -113,6 +113,9 @@ def one_error_line(result, expected: str) -> None:
     ("hf://alice/h2z/g.safetensors", ("alice/h2z", "g.safetensors", None)),
     ("hf://alice/h2z/sub/g.pth@v1.0", ("alice/h2z", "sub/g.pth", "v1.0")),
     ("hf://alice/h2z@dev/sub/g.pth", ("alice/h2z", "sub/g.pth", "dev")),
+    ("hf://alice/h2z/g.pth@feat/x", ("alice/h2z", "g.pth", "feat/x")),          # a branch may hold "/"
+    ("hf://alice/h2z/sub/g.pth@refs/pr/1", ("alice/h2z", "sub/g.pth", "refs/pr/1")),
+    ("hf://alice/h2z@v1/a@b.pth", ("alice/h2z", "a@b.pth", "v1")),
 ])
 def test_hub_names_are_parsed(name: str, parsed):
     ref = hub.parse(name)
@@ -120,11 +123,23 @@ def test_hub_names_are_parsed(name: str, parsed):
 
 
 @pytest.mark.parametrize("name", ["hf://alice", "hf://alice/h2z", "hf://alice/h2z/", "hf://alice/h2z/g.pth@",
-                                  "hf://alice/h2z/../g.pth", "hf:///h2z/g.pth"])
+                                  "hf://alice/h2z/../g.pth", "hf:///h2z/g.pth",
+                                  # names the Hub refuses: a final ".", "..", "--", longer than 96 characters
+                                  "hf://alice/h2z./g.pth", "hf://a..b/c/g.pth", "hf://alice/a--b/g.pth",
+                                  "hf://alice/" + "x" * 97 + "/g.pth"])
 def test_a_malformed_hub_name_gets_one_line(name: str):
     with pytest.raises(CycletoolsError, match=r"is not a Hub file name: write hf://OWNER/REPO/PATH or "
-                                              r"hf://OWNER/REPO/PATH@REVISION \(a branch, tag or commit\)$"):
+                                              r"hf://OWNER/REPO/PATH@REVISION \(a branch, tag or commit; a file "
+                                              r"whose name holds '@': hf://OWNER/REPO@REVISION/PATH\)$"):
         hub.parse(name)
+
+
+def test_a_name_the_hub_refuses_gets_one_line_from_the_command_line(home: Path, tmp_path: Path):
+    result = run_cli_here("translate", str(photo(tmp_path)), "--weights", "hf://alice/h2z./g.safetensors",
+                          "-o", str(tmp_path / "o.png"))
+    one_error_line(result, "'hf://alice/h2z./g.safetensors' is not a Hub file name: write hf://OWNER/REPO/PATH or "
+                           "hf://OWNER/REPO/PATH@REVISION (a branch, tag or commit; a file whose name holds '@': "
+                           "hf://OWNER/REPO@REVISION/PATH)")
 
 
 # ----------------------------------------------------------------- downloads
@@ -155,8 +170,8 @@ def test_translate_downloads_a_hub_generator_once_then_uses_the_cache(home: Path
 
 def test_without_download_nothing_is_fetched_and_the_line_says_how(home: Path, fake_hub: FakeHub, tmp_path: Path):
     result = run_cli_here("translate", str(photo(tmp_path)), "--weights", SAFETENSORS, "-o", str(tmp_path / "o.png"))
-    one_error_line(result, f"{SAFETENSORS} is not downloaded yet: add --download, or fetch it first with "
-                           f"'cycletools weights fetch {SAFETENSORS}'")
+    one_error_line(result, f"{SAFETENSORS} is not downloaded yet: fetch it first with 'cycletools weights fetch "
+                           f"{SAFETENSORS}' (or add --download, where the command has it)")
     assert fake_hub.requests == [] and not (tmp_path / "o.png").exists()
 
 
@@ -259,7 +274,7 @@ def test_a_private_repository_needs_the_token(home: Path, fake_hub: FakeHub, tin
     ("hf://alice/h2z/g.safetensors@v9", "hf://alice/h2z/g.safetensors@v9: alice/h2z has no revision 'v9' (a branch, "
                                         "tag or commit)"),
     ("hf://alice", "'hf://alice' is not a Hub file name: write hf://OWNER/REPO/PATH or hf://OWNER/REPO/PATH@REVISION "
-                   "(a branch, tag or commit)"),
+                   "(a branch, tag or commit; a file whose name holds '@': hf://OWNER/REPO@REVISION/PATH)"),
 ])
 def test_what_does_not_exist_gets_one_line(home: Path, fake_hub: FakeHub, name: str, expected: str):
     result = run_cli_here("weights", "fetch", name)
@@ -306,6 +321,14 @@ def test_a_cut_transfer_leaves_nothing(home: Path, fake_hub: FakeHub, tiny_gener
     assert result.stderr.endswith("); nothing was saved; try again, or fetch it later with 'cycletools weights fetch "
                                   "hf://alice/h2z/cut.safetensors'\n")
     assert cached_files(home) == ["models--alice--h2z/refs/main"]  # no blob, no .incomplete part, no snapshot
+
+
+def test_a_hub_that_answers_500_is_named_not_called_offline(home: Path, fake_hub: FakeHub, no_retry_waits):
+    fake_hub.failing["alice/h2z"] = 500
+    result = run_cli_here("weights", "fetch", SAFETENSORS)
+    one_error_line(result, f"cannot download {SAFETENSORS}: the Hub ({fake_hub.endpoint}) answered 500; try again, "
+                           f"or fetch it later with 'cycletools weights fetch {SAFETENSORS}'")
+    assert cached_files(home) == []
 
 
 def test_no_network_names_the_file_to_fetch_later(home: Path, monkeypatch, no_retry_waits):
@@ -382,6 +405,49 @@ def test_push_to_a_branch_and_read_it_at_that_revision(home: Path, fake_hub: Fak
     assert repo.private and "generator.safetensors" in repo.commits[repo.branches["dev"]]
     assert "Not measured yet" in repo.commits[repo.branches["dev"]]["README.md"].decode()
     assert get_generator(weights="hf://dave/tiny/generator.safetensors@dev", download=True).config["ngf"] == 4
+    # Again, to the existing repository, on a branch whose name holds "/": the printed command reads it back.
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/tiny", "--revision", "feat/x")
+    assert result.returncode == 0, result.stderr
+    name = "hf://dave/tiny/generator.safetensors@feat/x"
+    assert f"use it: cycletools translate IMG --weights {name} --download -o OUT.png" in result.stdout
+    assert get_generator(weights=name, download=True).config["ngf"] == 4
+
+
+def test_push_refuses_a_report_of_another_generator(home: Path, fake_hub: FakeHub, tiny_generator_file: Path,
+                                                   tmp_path: Path, monkeypatch):
+    import json
+
+    from cycletools.utils.files import file_sha256
+
+    monkeypatch.setenv("HF_TOKEN", fake_hub.token)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"results": [{"direction": "a2b", "fid": 60.0, "weights_sha256": "ab" * 32}]}))
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/tiny", "--eval", str(report))
+    digest = file_sha256(tiny_generator_file)
+    one_error_line(result, f"{report} measured another generator (SHA-256 abababababab…) than {tiny_generator_file} "
+                           f"({digest[:12]}…): evaluate the generator you push, with 'cycletools eval --weights "
+                           f"{tiny_generator_file} ... --out REPORT'")
+    assert "dave/tiny" not in fake_hub.repos
+    report.write_text(json.dumps({"results": [{"direction": "a2b", "fid": 60.0, "weights_sha256": digest}]}))
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/tiny", "--eval", str(report))
+    assert result.returncode == 0, result.stderr
+    card = fake_hub.repos["dave/tiny"].commits[fake_hub.repos["dave/tiny"].branches["main"]]["README.md"].decode()
+    assert "| a2b | test | 60.00 |" in card
+
+
+def test_push_of_a_runs_b2a_generator_names_its_direction(home: Path, fake_hub: FakeHub, trained_run: Path,
+                                                          monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", fake_hub.token)
+    result = run_cli_here("weights", "push", str(trained_run), "--repo", "dave/horses", "--plugin", "horse2zebra",
+                          "--direction", "b2a")
+    assert result.returncode == 0, result.stderr
+    files = fake_hub.repos["dave/horses"].commits[fake_hub.repos["dave/horses"].branches["main"]]
+    assert sorted(files) == ["README.md", "horse2zebra-b2a.safetensors"]
+    spec = get_registry().domain("horse2zebra")
+    card = files["README.md"].decode()
+    assert f"- Domain: horse2zebra: {spec.target} → {spec.source} (the run's b2a generator)\n" in card
+    assert ("`cycletools eval --weights hf://dave/horses/horse2zebra-b2a.safetensors --download --plugin horse2zebra "
+            "--data DATASET --out report.json`") in card
 
 
 def test_push_without_a_token_says_how_to_log_in(home: Path, fake_hub: FakeHub, tiny_generator_file: Path):

@@ -225,9 +225,10 @@ def run_push(args: argparse.Namespace) -> int:
     elif args.direction:
         raise CycletoolsError("--direction goes with a run folder (a weights file holds one generator)")
     evaluation = model_card.read_evaluation(args.eval) if args.eval else []
+    model_card.check_evaluated(evaluation, source, args.eval)
     generator, config = load_generator(source, registry)
     kept = read_metadata(source)
-    filename = f"{spec.name if spec else 'generator'}.safetensors"
+    filename = f"{spec.name if spec else 'generator'}{'-b2a' if direction == 'b2a' else ''}.safetensors"
     facts = model_card.CardFacts(
         repo_id=args.repo, filename=filename, architecture=config,
         parameters=sum(p.numel() for p in generator.parameters()), revision=args.revision, domain=spec,
