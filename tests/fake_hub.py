@@ -128,15 +128,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._model_info(unquote(found[1]), unquote(found[2] or "main"), head)
         self._send(404, b"not found", head=head)
 
+    def _at(self, repo_id: str, revision: str, head: bool) -> tuple[Repo | None, str | None]:
+        """The repository and the commit ``revision`` names, or (…, None) once the error is answered."""
+        repo = self._repo(repo_id, head)
+        if repo is None:
+            return None, None
+        commit = repo.resolve(revision)
+        if commit is None:
+            self._error(404, "RevisionNotFound", head)
+        return repo, commit
+
     def _resolve(self, repo_id: str, revision: str, filename: str, head: bool) -> None:
         if repo_id in self.server.failing:
             return self._send(self.server.failing[repo_id], b"server error", head=head)
-        repo = self._repo(repo_id, head)
-        if repo is None:
-            return
-        commit = repo.resolve(revision)
+        repo, commit = self._at(repo_id, revision, head)
         if commit is None:
-            return self._error(404, "RevisionNotFound", head)
+            return
         data = repo.commits[commit].get(filename)
         if data is None:
             return self._error(404, "EntryNotFound", head)
@@ -146,12 +153,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, data[: len(data) // 2] if cut else data, headers, head, len(data) if cut else None)
 
     def _model_info(self, repo_id: str, revision: str, head: bool) -> None:
-        repo = self._repo(repo_id, head)
-        if repo is None:
-            return
-        commit = repo.resolve(revision)
+        repo, commit = self._at(repo_id, revision, head)
         if commit is None:
-            return self._error(404, "RevisionNotFound", head)
+            return
         self._json(200, {"id": repo_id, "modelId": repo_id, "sha": commit, "private": repo.private,
                          "siblings": [{"rfilename": name} for name in sorted(repo.commits[commit])]}, head)
 
