@@ -32,7 +32,8 @@ def add_parser(commands) -> None:
                              "both: each (default: the plugin's own direction)")
     parser.add_argument("--split", default="test", help="which split to use (default: test)")
     parser.add_argument("--weights", metavar="FILE", help="weights to evaluate instead of the plugin's own "
-                                                         "(for the plugin's direction)")
+                                                         "(for the plugin's direction): a file, or "
+                                                         "hf://OWNER/REPO/PATH[@REVISION]")
     parser.add_argument("--fake", metavar="DIR", help="folder of translated images to score (with --real)")
     parser.add_argument("--real", metavar="DIR", help="folder of real target-domain images (with --fake)")
     parser.add_argument("--classify", type=Number(int, 0, 999), metavar="CLASS",
@@ -41,7 +42,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--save-images", metavar="DIR", help="also keep the translated images (PNG) here")
     parser.add_argument("--out", metavar="FILE", help="write the JSON report here (it is always printed)")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: auto)")
-    parser.add_argument("--download", action="store_true", help="download missing domain weights")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing weights (the domain's, or an hf:// file)")
     parser.add_argument("--backend", choices=("torch", "compile", "onnxruntime", "openvino"), default="torch",
                         help="how the evaluated generator runs, as for translate (default: torch)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
