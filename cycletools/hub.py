@@ -295,13 +295,29 @@ def push(folder: Path, repo_id: str, *, private: bool = False, revision: str | N
     api = HfApi()
     try:
         with quiet():
+            if private and _is_public(api, repo_id):  # --private makes new repositories only
+                raise CycletoolsError(f"{repo_id} already exists and is public, so --private cannot keep this "
+                                      "upload private: make the repository private on the Hub first, or push "
+                                      "without --private; nothing was published")
             api.create_repo(repo_id, private=True if private else None, exist_ok=True)
             if revision:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision, commit_message=message)
+    except CycletoolsError:
+        raise
     except Exception as exc:
         raise push_error(exc, repo_id) from None
     return info.oid
+
+
+def _is_public(api, repo_id: str) -> bool:
+    """Whether ``repo_id`` exists and is public (False where it does not exist yet)."""
+    from huggingface_hub import errors
+
+    try:
+        return not api.model_info(repo_id).private
+    except errors.RepositoryNotFoundError:
+        return False
 
 
 def push_error(exc: BaseException, repo_id: str) -> CycletoolsError:

@@ -413,6 +413,17 @@ def test_push_to_a_branch_and_read_it_at_that_revision(home: Path, fake_hub: Fak
     assert get_generator(weights=name, download=True).config["ngf"] == 4
 
 
+def test_private_push_to_an_existing_public_repository_is_refused(home: Path, fake_hub: FakeHub,
+                                                                   tiny_generator_file: Path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", fake_hub.token)
+    before = fake_hub.add("dave/public", {"notes.txt": b"hello"})
+    result = run_cli_here("weights", "push", str(tiny_generator_file), "--repo", "dave/public", "--private")
+    one_error_line(result, "dave/public already exists and is public, so --private cannot keep this upload private: "
+                           "make the repository private on the Hub first, or push without --private; nothing was "
+                           "published")
+    assert fake_hub.repos["dave/public"].branches["main"] == before  # no commit
+
+
 def test_push_refuses_a_report_of_another_generator(home: Path, fake_hub: FakeHub, tiny_generator_file: Path,
                                                    tmp_path: Path, monkeypatch):
     import json
