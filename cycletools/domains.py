@@ -48,10 +48,9 @@ class WeightsSource:
 
     @property
     def suffix(self) -> str:
-        path = self.url.split("?", 1)[0]
-        if path.startswith("hf://"):  # hf://OWNER/REPO/PATH[@REVISION]
-            path = path.rsplit("@", 1)[0] if "@" in path.rsplit("/", 1)[-1] else path
-        suffix = Path(path).suffix
+        from cycletools import hub
+
+        suffix = hub.parse(self.url).suffix if hub.is_hub_name(self.url) else Path(self.url.split("?", 1)[0]).suffix
         return suffix if suffix in (".pth", ".pt", ".safetensors") else ".pth"
 
 

@@ -49,7 +49,7 @@ def _from_hub(ref: hub.HubFile, sha256: str | None, progress: bool, validate, fo
     try:
         found = file_sha256(path)
         _check(ref.name, found, sha256)
-        hub.verify(path, ref.name)
+        hub.verify(path, ref.name, sha256=found)
         if validate is not None:
             validate(path)
     except CycletoolsError:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cycletools.errors import CycletoolsError, first_line
+from cycletools.utils.files import file_sha256
 from cycletools.utils.home import home
 
 PREFIX = "hf://"
@@ -139,13 +140,14 @@ def name_of(path: Path) -> str | None:
     return f"{PREFIX}{repo_id}/{'/'.join(parts[3:])}@{parts[2]}"
 
 
-def verify(path: Path, name: str) -> None:
+def verify(path: Path, name: str, sha256: str | None = None) -> None:
     """Check a cached Hub file against the content hash its blob is named by (the SHA-256 of a large file, the git
-    object id of a small one); one error saying how to get it again when they differ."""
+    object id of a small one); one error saying how to get it again when they differ. ``sha256``: the file's
+    SHA-256 where the caller has already computed it (it is not read again)."""
     blob = Path(path).resolve()
     data_hash = blob.name
     if re.fullmatch(r"[0-9a-f]{64}", data_hash):
-        found = _sha256(blob)
+        found = sha256 or file_sha256(blob)
     elif re.fullmatch(r"[0-9a-f]{40}", data_hash):
         digest = hashlib.sha1(f"blob {blob.stat().st_size}\0".encode())
         with open(blob, "rb") as handle:
@@ -157,12 +159,6 @@ def verify(path: Path, name: str) -> None:
     if found != data_hash:
         raise CycletoolsError(f"{path} (from {name}) does not match its content hash (expected {data_hash[:12]}…, "
                               f"found {found[:12]}…): fetch it again with 'cycletools weights fetch {name} --force'")
-
-
-def _sha256(path: Path) -> str:
-    from cycletools.utils.files import file_sha256
-
-    return file_sha256(path)
 
 
 def forget(path: Path) -> None:

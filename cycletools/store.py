@@ -350,19 +350,19 @@ def verify_checksum(spec: DomainSpec, path: Path) -> None:
     hash the Hub names it by)."""
     name = hub.name_of(path)
     if name is not None:
-        pinned = next((s.sha256 for s in spec.sources if s.sha256 and hub.is_hub_name(s.url)
-                       and hub.cached(hub.parse(s.url)) == path), None)
-        expected = pinned
+        expected = next((s.sha256 for s in spec.sources if s.sha256 and hub.is_hub_name(s.url)
+                         and hub.cached(hub.parse(s.url)) == path), None)
     else:
         pinned = {downloaded_file(spec, s).name: s.sha256 for s in spec.sources if s.sha256}
         expected = pinned.get(path.name) or _read_checksums().get(path.name)
+    actual = None
     if expected is not None:
         actual = file_sha256(path)
         if actual != expected:
             raise CycletoolsError(f"{path} does not match its checksum (expected {expected[:12]}…, found "
                                   f"{actual[:12]}…): delete it and run 'cycletools weights fetch {spec.name}'")
     if name is not None:
-        hub.verify(path, name)
+        hub.verify(path, name, sha256=actual)
 
 
 # ----------------------------------------------------------------- fetching and importing
