@@ -283,12 +283,6 @@ def obtain(spec: DomainSpec, variant: str = "full", download: bool = False, prog
                           f"{spec.name}', or place a generator at {local_file(spec)}")
 
 
-def resolve(spec: DomainSpec, download: bool = False, progress: bool = True,
-            registry: "Registry | None" = None, variant: str = "full") -> Path:
-    """``obtain``'s file alone."""
-    return obtain(spec, variant, download, progress, registry).path
-
-
 def weights_file(name: str | os.PathLike, download: bool = False, progress: bool = True,
                  registry: "Registry | None" = None) -> Resolved:
     """What ``--weights NAME`` names, as a file here: a local path as it is (the loader reports what is wrong with

@@ -81,15 +81,15 @@ def cache_files(home: Path) -> list[str]:
 def test_download_records_checksum_then_verifies_it(server, home: Path, tiny_generator_file: Path):
     spec = domain(server.base + "/good.safetensors")
     assert store.status(spec).state == "downloadable"
-    path = store.resolve(spec, download=True, progress=False)
+    path = store.obtain(spec, download=True, progress=False).path
     assert path == home / "weights" / "test2domain.safetensors"
     assert path.read_bytes() == tiny_generator_file.read_bytes()
     assert cache_files(home) == ["checksums.json", "test2domain.safetensors"]
     assert store.status(spec).state == "cached"
-    assert store.resolve(spec, download=True) == path and server.hits == ["/good.safetensors"]  # no second download
+    assert store.obtain(spec, download=True).path == path and server.hits == ["/good.safetensors"]  # no second download
     path.write_bytes(path.read_bytes()[:-1] + b"\x00")
     with pytest.raises(CycletoolsError, match="does not match its checksum .*weights fetch test2domain"):
-        store.resolve(spec)
+        store.obtain(spec).path
 
 
 def test_pinned_checksum_must_match(server, home: Path, tiny_generator_file: Path):
@@ -126,7 +126,7 @@ def test_offline_error_names_the_url_and_where_to_put_the_file(home: Path):
         port = probe.getsockname()[1]  # closed again on exit: nothing listens there
     url = f"http://127.0.0.1:{port}/horse2zebra.pth"
     with pytest.raises(CycletoolsError) as error:
-        store.resolve(domain(url), download=True, progress=False)
+        store.obtain(domain(url), download=True, progress=False).path
     text = str(error.value)
     assert f"cannot download {url}" in text and "offline?" in text
     assert f"place it at {home / 'weights' / 'test2domain.pth'}" in text
@@ -136,7 +136,7 @@ def test_offline_error_names_the_url_and_where_to_put_the_file(home: Path):
 def test_without_download_the_error_says_how_to_fetch(home: Path):
     with pytest.raises(CycletoolsError, match=r"fetch them with 'cycletools weights fetch test2domain' \(or add "
                                              r"--download\), which downloads http://example\.invalid/w\.pth"):
-        store.resolve(domain("http://example.invalid/w.pth"))
+        store.obtain(domain("http://example.invalid/w.pth")).path
 
 
 def test_resolution_order_with_and_without_a_fetched_full_generator(server, home: Path, tmp_path: Path,
@@ -148,16 +148,16 @@ def test_resolution_order_with_and_without_a_fetched_full_generator(server, home
     assert store.choose(spec) is None and store.in_use(spec).state == "downloadable"
     assert store.status_text(spec) == "downloadable" and not store.usable(spec)
     with pytest.raises(CycletoolsError, match="no full weights for test2domain yet: fetch them"):
-        store.resolve(spec, variant="full")
+        store.obtain(spec, variant="full").path
     with pytest.raises(CycletoolsError, match="test2domain has no bundled generator"):
-        store.resolve(spec, variant="bundled")
+        store.obtain(spec, variant="bundled").path
 
     bundled.parent.mkdir()
     bundled.write_bytes(tiny_generator_file.read_bytes())  # the plugin ships one: a fresh install
     for device in ("cpu", "cuda"):
         assert store.choose(spec, device).variant == "bundled"
     assert store.status_text(spec) == "bundled" and store.best_variant(spec) == "bundled"
-    assert store.resolve(spec, variant="bundled") == bundled
+    assert store.obtain(spec, variant="bundled").path == bundled
 
     fetched = store.fetch(spec, progress=False)  # the user fetches the full generator
     assert fetched == home / "weights" / "test2domain.safetensors"
@@ -165,7 +165,7 @@ def test_resolution_order_with_and_without_a_fetched_full_generator(server, home
         chosen = store.choose(spec, device)
         assert (chosen.variant, chosen.state, chosen.path) == ("full", "cached", fetched)
     assert store.status_text(spec) == "cached, also bundled"
-    assert store.resolve(spec, variant="bundled") == bundled and store.resolve(spec, variant="full") == fetched
+    assert store.obtain(spec, variant="bundled").path == bundled and store.obtain(spec, variant="full").path == fetched
 
     student = store.import_weights(spec, tiny_generator_file, variant="fast")  # a compact student
     assert store.choose(spec, "cpu").path == student and store.choose(spec, "cuda").path == fetched
