@@ -118,7 +118,7 @@ def test_schedule_small_crops_then_large_and_a_linear_learning_rate_decay():
                          ({"load_size": 40, "finish_size": 48}, "--load-size 40 is smaller than the crop size"),
                          ({"finish_size": 30}, "crop size 30 must be a multiple of 4, at least 32"),
                          ({"size": 24}, "crop size 24 must be a multiple of 4, at least 32"),
-                         ({"student": "huge"}, "unknown student size 'huge'; choose small, wide, medium, tiny")):
+                         ({"student": "huge"}, "unknown student size 'huge'; choose small, wide, lean, medium, tiny")):
         with pytest.raises(CycletoolsError, match=message):
             DistillConfig(data="d", name="n", steps=10, **bad).validate()
 
@@ -291,12 +291,12 @@ def test_channel_selection_keeps_what_the_fit_needs():
 
 @pytest.mark.shared
 @pytest.mark.learning
-@pytest.mark.parametrize("size, bound", [("medium", 0.12), ("wide", 0.08)])
+@pytest.mark.parametrize("size, bound", [("medium", 0.12), ("wide", 0.08), ("lean", 0.07)])
 def test_an_inherited_student_starts_closer_to_the_reference_than_the_input(size: str, bound: float):
     """On horse2zebra testA at 256², the untranslated horses are 0.164 from the reference generator's
     zebras (L1 on [-1, 1]); a medium student fitted on 24 training horses starts at 0.109 (channels
     ranked by activity after InstanceNorm started at 0.45), a wide one (the teacher's inner widths, the
-    residual stream cut to 96) at 0.063."""
+    residual stream cut to 96) at 0.063, a lean one (stream 112, up 24/12, fewer MACs than wide) at 0.059."""
     from conftest import shared_missing, shared_root
 
     root = shared_root()
@@ -401,6 +401,10 @@ def test_students_by_name_or_widths_and_none_wider_than_the_teacher(tmp_path: Pa
     assert widths_text(wide) == "stem 16, down 32/96, inner 64×3 + 128×6, up 32/16"
     assert count_macs(MobileResnetGenerator(**wide), 256) / 1e9 == pytest.approx(2.07, abs=0.01)
     assert count_parameters(MobileResnetGenerator(**wide)) == 273_795
+    lean = student_widths("lean")
+    assert widths_text(lean) == "stem 16, down 32/112, inner 64×3 + 128×6, up 24/12"
+    assert count_macs(MobileResnetGenerator(**lean), 256) / 1e9 == pytest.approx(2.00, abs=0.01)
+    assert count_parameters(MobileResnetGenerator(**lean)) == 304_651
     assert student_widths("small", stream=112, inner=inner_widths("64x3,96x6")) == \
         {"stem": 16, "down": [32, 112], "mids": [64] * 3 + [96] * 6, "up": [32, 16]}
     assert STUDENTS["small"]["down"] == [32, 128]  # the table itself is left as it was

@@ -30,7 +30,7 @@ RUN/discriminator.safetensors (continue a run with --init RUN/student.safetensor
 the student as the domain's fast variant with
   cycletools weights import RUN/student.safetensors --plugin NAME --variant fast"""
 
-STUDENT_SIZES = ("small", "wide", "medium", "tiny")  # the keys of cycletools.training.distill.STUDENTS
+STUDENT_SIZES = ("small", "wide", "lean", "medium", "tiny")  # the keys of cycletools.training.distill.STUDENTS
 
 
 def inner_widths(text: str) -> list[int]:
@@ -104,6 +104,10 @@ def add_parser(commands) -> None:
                         help="weight of the GAN loss (default: 1; 0 = distillation alone, no discriminator)")
     parser.add_argument("--lambda-feat", type=WEIGHT, default=1.0,
                         help="weight of the block-feature loss when the student inherits (default: 1)")
+    parser.add_argument("--lambda-perceptual", type=WEIGHT, default=0.0,
+                        help="weight of the distance to the teacher's translation in EfficientNet-Lite0's ImageNet "
+                             "features, which minds blurred textures more than L1 does (default: 0, off; needs "
+                             "cycletools[eval])")
     parser.add_argument("--ndf", type=WIDTH, default=64, help="discriminator width (default: 64, the paper's)")
     parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
     parser.add_argument("--init-discriminator", metavar="FILE",
@@ -139,7 +143,8 @@ def run_distill(args: argparse.Namespace) -> int:
                            teacher_cache=str(store.home() / "teacher-pairs") if args.teacher_cache else None, steps=args.steps, batch_size=args.batch_size, size=args.size,
                            finish_size=args.finish_size, finish_steps=args.finish_steps, load_size=args.load_size,
                            lr=args.lr, decay_steps=args.decay_steps, lambda_rec=args.lambda_rec,
-                           lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat, ndf=args.ndf,
+                           lambda_gan=args.lambda_gan, lambda_feat=args.lambda_feat,
+                           lambda_perceptual=args.lambda_perceptual, ndf=args.ndf,
                            save_every=args.save_every, init=args.init, init_discriminator=args.init_discriminator,
                            inherit=args.inherit, device=args.device,
                            time_budget=budget, workers=args.workers, whole_images=args.whole_images,
