@@ -5,8 +5,9 @@
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
 horse→zebra generator when --reference is given), the "wide" student (the small configuration's
-inner widths, residual stream 96), the "medium" student (the bundled
-weights/horse2zebra.fast.safetensors when present) and the "tiny" student: model-only frames/s at
+inner widths, residual stream 96), the "lean" student (stream 112, up 24/12), the "medium" and the
+"tiny" students (each student size the bundled weights/horse2zebra.fast.safetensors when it is of that
+size, with trained weights instead of random ones): model-only frames/s at
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
 Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
 openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
@@ -59,13 +60,16 @@ def main() -> None:
     torch.manual_seed(0)
     generators = {"resnet9-ngf64": init_weights(ResnetGenerator()),
                   "mobile-small": init_weights(MobileResnetGenerator(**STUDENTS["small"])),
-                  "mobile-wide": init_weights(MobileResnetGenerator(**STUDENTS["wide"])),
-                  "mobile-medium": init_weights(MobileResnetGenerator(**STUDENTS["medium"])),
-                  "mobile-tiny": init_weights(MobileResnetGenerator(**STUDENTS["tiny"]))}
-    bundled = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
-    for name, path in (("mobile-medium", bundled), ("mobile-small", args.reference)):
-        if path and path.is_file():
-            generators[name] = load_generator(path, get_registry())[0]
+                  **{f"mobile-{size}": init_weights(MobileResnetGenerator(**STUDENTS[size]))
+                     for size in ("wide", "lean", "medium", "tiny")}}
+    if args.reference and args.reference.is_file():
+        generators["mobile-small"] = load_generator(args.reference, get_registry())[0]
+    fast = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
+    if fast.is_file():
+        student, config = load_generator(fast, get_registry())
+        for size, widths in STUDENTS.items():
+            if size != "small" and all(config.get(key) == value for key, value in widths.items()):
+                generators[f"mobile-{size}"] = student
     machine = describe_cpu()
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:
