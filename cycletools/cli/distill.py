@@ -20,8 +20,8 @@ minds least, and every cut layer is refitted by least squares on a few real imag
 also learns every block's output from the teacher's kept channels (--lambda-feat; it needs the
 teacher at every step). --no-inherit starts from random weights instead. --lambda-perceptual also
 compares the student's translations with the teacher's in an ImageNet network's features, which
-mind the blurred textures L1 forgives (horse2zebra on a 2-core CPU, 3 CPU-hours: a lean student with it
-FID 71.5, a wide one without it 77.6; docs/training.md).
+mind the blurred textures L1 forgives (horse2zebra on a 2-core CPU: a lean student with it reached
+FID 71.5 in 179 CPU minutes, a wide one without it 77.6 in 151; docs/training.md).
 
 A CycleGAN generator's output depends on the whole image (InstanceNorm), so train on images of
 the size you translate at: --whole-images --crop-size 256 (the teacher translates them once, and
