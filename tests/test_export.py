@@ -217,6 +217,7 @@ def test_freed_openvino_generators_leave_ctrl_c_working(tmp_path: Path):
     script = f"""
 import gc, os, signal, time, torch
 from cycletools.export import OpenVinoGenerator
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
 def use():
     generators = [OpenVinoGenerator({str(onnx)!r}, threads=2) for _ in range(2)]  # alive together, then freed
     for batch, generator in enumerate(generators, 1):
