@@ -7,7 +7,8 @@ For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published co
 horse→zebra generator when --reference is given), the "wide" student (the small configuration's
 inner widths, residual stream 96), the "lean" student (stream 112, up 24/12), the "medium" and the
 "tiny" students (each student size the bundled weights/horse2zebra.fast.safetensors when it is of that
-size, with trained weights instead of random ones): model-only frames/s at
+size, with trained weights instead of random ones; a row "mobile-fast" of its own when its layout is no
+named size): model-only frames/s at
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
 Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
 openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from video_profile import shared_footage, square_frames, write_clip
 
 from cycletools.export import OnnxGenerator, OpenVinoGenerator, export_generator
 from cycletools.models import ResnetGenerator, init_weights
@@ -36,11 +38,10 @@ from cycletools.models.mobile import MobileResnetGenerator
 from cycletools.pipelines.translator import Translator
 from cycletools.pipelines.video import translate_video
 from cycletools.quantize import calibration_inputs, quantize_onnx
-from cycletools.utils.devices import describe_cpu
 from cycletools.registry import get_registry
 from cycletools.training.distill import STUDENTS
+from cycletools.utils.devices import describe_cpu
 from cycletools.weights import load_generator
-from video_profile import shared_footage, square_frames, write_clip
 
 
 def frames_per_second(fn, x: torch.Tensor, repeats: int) -> float:
@@ -68,9 +69,9 @@ def main() -> None:
     fast = Path(__file__).resolve().parent.parent / "weights" / "horse2zebra.fast.safetensors"
     if fast.is_file():
         student, config = load_generator(fast, get_registry())
-        for size, widths in STUDENTS.items():
-            if size != "small" and all(config.get(key) == value for key, value in widths.items()):
-                generators[f"mobile-{size}"] = student
+        sizes = [size for size, widths in STUDENTS.items()
+                 if size != "small" and all(config.get(key) == value for key, value in widths.items())]
+        generators[f"mobile-{sizes[0]}" if sizes else "mobile-fast"] = student  # a layout of its own: a row of its own
     machine = describe_cpu()
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:
