@@ -1,14 +1,14 @@
 """Speed of each generator family on this machine: MACs, parameters, CPU frames/s (PyTorch, torch.compile, ONNX Runtime).
 
     python benchmarks/generators.py [--size 256] [--frames 120] [--reference ../shared/reference/gan-compression-horse2zebra-G.pth]
-                                    [--calibrate ../shared/datasets/horse2zebra/trainA]
+                                    [--calibrate ../shared/datasets/horse2zebra/trainA] [--student runs/NAME/student.safetensors]
 
 For ResNet-9 ngf=64, the GAN Compression "small" configuration (the published compressed
 horse→zebra generator when --reference is given), the "wide" student (the small configuration's
 inner widths, residual stream 96), the "lean" student (stream 112, up 24/12), the "medium" and the
 "tiny" students (each student size the bundled weights/horse2zebra.fast.safetensors when it is of that
 size, with trained weights instead of random ones; a row "mobile-fast" of its own when its layout is no
-named size): model-only frames/s at
+named size; with --student, a row "student-NAME" for each file given): model-only frames/s at
 size² with PyTorch fp32, with torch.compile (timed after the compiling call) and with ONNX
 Runtime (same process, batch 1), with --calibrate also the int8 ONNX Runtime export, and with the
 openvino package installed OpenVINO's CPU runtime on the same export; then `translate_video` end to
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--reference", type=Path)
+    parser.add_argument("--student", type=Path, action="append", default=[], metavar="FILE",
+                        help="a distilled student's file (repeatable): a row of its own, named after its folder")
     parser.add_argument("--calibrate", type=Path, help="images of the input side: adds the int8 ONNX Runtime column")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -72,6 +74,10 @@ def main() -> None:
         sizes = [size for size, widths in STUDENTS.items()
                  if size != "small" and all(config.get(key) == value for key, value in widths.items())]
         generators[f"mobile-{sizes[0]}" if sizes else "mobile-fast"] = student  # a layout of its own: a row of its own
+    for missing in [path for path in args.student if not path.is_file()]:
+        parser.error(f"--student: no such file: {missing}")
+    for student_file in args.student:
+        generators[f"student-{student_file.resolve().parent.name}"] = load_generator(student_file, get_registry())[0]
     machine = describe_cpu()
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with tempfile.TemporaryDirectory() as tmp:

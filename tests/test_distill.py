@@ -118,7 +118,9 @@ def test_schedule_small_crops_then_large_and_a_linear_learning_rate_decay():
                          ({"load_size": 40, "finish_size": 48}, "--load-size 40 is smaller than the crop size"),
                          ({"finish_size": 30}, "crop size 30 must be a multiple of 4, at least 32"),
                          ({"size": 24}, "crop size 24 must be a multiple of 4, at least 32"),
-                         ({"student": "huge"}, "unknown student size 'huge'; choose small, wide, lean, medium, tiny")):
+                         ({"student": "huge"}, "unknown student size 'huge'; choose small, wide, lean, medium, tiny"),
+                         ({"time_budget": 60.0, "decay_steps": 5}, "--decay-steps counts steps; --time-budget plans "
+                                                                   "its own decay")):
         with pytest.raises(CycletoolsError, match=message):
             DistillConfig(data="d", name="n", steps=10, **bad).validate()
 
@@ -393,7 +395,7 @@ def test_whole_images_are_translated_by_the_teacher_once_and_judged_beside_their
 def test_students_by_name_or_widths_and_none_wider_than_the_teacher(tmp_path: Path):
     """--student wide, --stream, --inner-widths: the widths are what was asked, printed with parameters and MACs
     before training; a student wider than its sub-mobile teacher anywhere is refused (issue 26, item 1)."""
-    from cycletools.cli.distill import inner_widths
+    from cycletools.cli.distill import inner_widths, up_widths
     from cycletools.training.distill import student_widths, widths_text
 
     wide = student_widths("wide")
@@ -412,14 +414,21 @@ def test_students_by_name_or_widths_and_none_wider_than_the_teacher(tmp_path: Pa
     for bad in ("", "64x", "x3", "0x3", "64x0,1", "a,b", "64x65"):
         with pytest.raises(argparse.ArgumentTypeError, match="takes each block's inner width"):
             inner_widths(bad)
+    lean_up8 = student_widths("lean", up=up_widths("24/8"))  # the upsampling layers alone: 1.90 G MACs
+    assert widths_text(lean_up8) == "stem 16, down 32/112, inner 64×3 + 128×6, up 24/8"
+    assert count_macs(MobileResnetGenerator(**lean_up8), 256) / 1e9 == pytest.approx(1.90, abs=0.01)
+    assert up_widths(" 32, 16") == [32, 16]
+    for bad in ("", "24", "24/8/4", "0/8", "24/x", "24/-8", "24/4097"):
+        with pytest.raises(argparse.ArgumentTypeError, match="takes the two upsampling layers' widths"):
+            up_widths(bad)
 
     data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
     torch.manual_seed(0)
     teacher = init_weights(MobileResnetGenerator(**STUDENTS["medium"])).eval()
     config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="medium", steps=1, size=32,
-                           student_config=student_widths("medium", stream=128, inner=[48] * 8 + [64]))
-    with pytest.raises(CycletoolsError, match=r"the student is wider than its teacher \(stream 128 > 96; inner width "
-                                              r"of block 9 64 > 48\): a student is meant to be smaller"):
+                           student_config=student_widths("medium", stream=128, inner=[48] * 8 + [64], up=[32, 24]))
+    with pytest.raises(CycletoolsError, match=r"the student is wider than its teacher \(stream 128 > 96; up 24 > 16; "
+                                              r"inner width of block 9 64 > 48\): a student is meant to be smaller"):
         Distiller(teacher, config, progress=False)
     narrower = Distiller(teacher, replace(config, student="tiny", student_config=student_widths("tiny")),
                          progress=False)

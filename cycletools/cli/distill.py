@@ -10,8 +10,8 @@ student learns the teacher's translations of DATA/trainA (L1) while a discrimina
 DATA/trainB keeps its outputs realistic (LSGAN), as in GAN Compression. Students: small (2.5 G
 MACs at 256², ~22× fewer than ResNet-9: GAN Compression's horse→zebra layout), wide (its inner widths
 with the residual stream cut to 96: 2.07 G), lean (the stream cut to 112, the upsampling layers
-to 24/12: 2.00 G), medium (1.6 G) or tiny (0.6 G MACs); --stream and
---inner-widths change a size's residual stream and its blocks' inner widths. Its widths, parameters
+to 24/12: 2.00 G), medium (1.6 G) or tiny (0.6 G MACs); --stream, --inner-widths and --up-widths
+change a size's residual stream, its blocks' inner widths and its two upsampling layers. Its widths, parameters
 and MACs are printed before training; a student wider than its teacher anywhere is refused.
 
 When the teacher is itself a wider sub-mobile ResNet (e.g. a GAN Compression generator), the
@@ -54,6 +54,15 @@ def inner_widths(text: str) -> list[int]:
     return widths
 
 
+def up_widths(text: str) -> list[int]:
+    """An argparse type: ``24/8`` (or ``24,8``): the two upsampling layers' widths, at half and at full size."""
+    parts = text.replace(" ", "").replace(",", "/").split("/")
+    if len(parts) != 2 or not all(part.isdigit() and 1 <= int(part) <= 4096 for part in parts):
+        raise argparse.ArgumentTypeError(f"takes the two upsampling layers' widths, such as 24/8 (1 to 4096 each), "
+                                         f"not {text!r}")
+    return [int(part) for part in parts]
+
+
 def add_parser(commands) -> None:
     from cycletools.cli.options import BATCH, COUNT, COUNT_OR_ZERO, CROP, RATE, WEIGHT, WIDTH, WORKERS, add_renamed
 
@@ -70,13 +79,16 @@ def add_parser(commands) -> None:
                         help="the student's residual stream (channels between its blocks) instead of its size's")
     parser.add_argument("--inner-widths", type=inner_widths, metavar="LIST",
                         help="each block's inner width instead of its size's, e.g. 64x3,128x6")
+    parser.add_argument("--up-widths", type=up_widths, metavar="A/B",
+                        help="the two upsampling layers' widths (half, then full size) instead of its size's, "
+                             "e.g. 24/8")
     parser.add_argument("--no-teacher-cache", dest="teacher_cache", action="store_false",
                         help="with --whole-images, do not keep or reuse the teacher's translations on disk")
     parser.add_argument("--steps", type=COUNT, default=20000, help="training steps (default: 20000)")
     parser.add_argument("--time-budget", metavar="DURATION",
                         help="distil for this long instead of --steps (e.g. 10m, 2h): the steps are planned from "
                              "the measured speed, constant learning rate for the first half, then linear decay to "
-                             "zero at the last step")
+                             "zero at the last step; --steps is ignored and --decay-steps refused")
     parser.add_argument("--whole-images", action="store_true",
                         help="train on whole images at --crop-size (and their mirror images), which the teacher "
                              "translates once, at the start, instead of at every step (kept in memory: 1.26 GB "
@@ -141,7 +153,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
     teacher = get_generator(args.plugin, weights=args.weights, device="cpu", precision="fp32",
                             variant=faithful_variant(args.plugin, args.weights), download=args.download)
-    widths = student_widths(args.student, args.stream, args.inner_widths)
+    widths = student_widths(args.student, args.stream, args.inner_widths, args.up_widths)
     config = DistillConfig(data=args.data, name=args.name or f"{args.plugin}-student", out=args.out,
                            student=args.student, student_config=widths,
                            teacher_cache=str(store.home() / "teacher-pairs") if args.teacher_cache else None, steps=args.steps, batch_size=args.batch_size, size=args.size,

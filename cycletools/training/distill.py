@@ -118,6 +118,9 @@ class DistillConfig:
             raise CycletoolsError(f"--load-size {self.load_size} is smaller than the crop size")
         if self.decay_steps is not None and not 0 <= self.decay_steps <= self.steps:
             raise CycletoolsError(f"--decay-steps must be between 0 and --steps ({self.steps})")
+        if self.time_budget is not None and self.decay_steps is not None:
+            raise CycletoolsError("--decay-steps counts steps; --time-budget plans its own decay (over the second half "
+                                  "of the budget)")
         if self.time_budget is not None and self.finish_steps:
             raise CycletoolsError("--finish-size/--finish-steps count steps; they do not go with --time-budget")
         if self.workers and self.finish_steps:
@@ -148,9 +151,10 @@ class DistillConfig:
         return self.lr if step < start else self.lr * (self.steps - step) / (decay + 1)
 
 
-def student_widths(size: str, stream: int | None = None, inner: list[int] | None = None) -> dict[str, Any]:
-    """A named student's widths, with its residual stream (the second down stage and every block's width) and
-    its blocks' inner widths replaced where given."""
+def student_widths(size: str, stream: int | None = None, inner: list[int] | None = None,
+                   up: list[int] | None = None) -> dict[str, Any]:
+    """A named student's widths, with its residual stream (the second down stage and every block's width), its
+    blocks' inner widths and its two upsampling layers' widths replaced where given."""
     if size not in STUDENTS:
         raise CycletoolsError(f"unknown student size {size!r}; choose {', '.join(STUDENTS)}")
     widths = {key: list(value) if isinstance(value, list) else value for key, value in STUDENTS[size].items()}
@@ -158,6 +162,8 @@ def student_widths(size: str, stream: int | None = None, inner: list[int] | None
         widths["down"][1] = stream
     if inner is not None:
         widths["mids"] = list(inner)
+    if up is not None:
+        widths["up"] = list(up)
     return widths
 
 
@@ -189,7 +195,7 @@ def refuse_wider_student(teacher: nn.Module, student: dict[str, Any]) -> None:
               if mine > widest]
     if wider:
         raise CycletoolsError(f"the student is wider than its teacher ({'; '.join(wider)}): a student is meant to be "
-                              "smaller; choose a smaller --student, --stream or --inner-widths")
+                              "smaller; choose a smaller --student, --stream, --inner-widths or --up-widths")
 
 
 @dataclass
