@@ -466,3 +466,30 @@ def test_the_teachers_translations_are_kept_for_the_next_run(tmp_path: Path, cap
     assert not damaged.from_cache and teacher.images == 42 and torch.equal(damaged.outputs, other.outputs)
     assert f"the teacher's cached translations {other.cache_file} cannot be read" in capsys.readouterr().err
     assert Distiller(teacher, config, progress=False).pairs.from_cache
+
+
+def test_a_moving_average_of_the_weights_is_saved_as_the_student_and_the_weights_beside_it(tmp_path: Path):
+    data = make_shapes_dataset(tmp_path / "shapes", count=4, size=32)
+    teacher = init_weights(ResnetGenerator(ngf=8, n_blocks=1)).eval()
+    config = DistillConfig(data=str(data), name="run", out=str(tmp_path), student="tiny", steps=3, size=32,
+                           lambda_gan=0.0, lambda_feat=0.0, log_every=1, ema=0.75)
+    distiller = Distiller(teacher, config, progress=False)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    distiller.step(images, None)  # the average starts at the first step's weights
+    after_one = {name: p.detach().clone() for name, p in distiller.student.named_parameters()}
+    assert all(torch.equal(p, after_one[name]) for name, p in distiller.saved_student.named_parameters())
+    distiller.step(images, None)
+    after_two = dict(distiller.student.named_parameters())
+    assert not torch.equal(after_two["model.1.weight"].detach(), after_one["model.1.weight"])
+    for name, averaged in distiller.saved_student.named_parameters():  # 0.75 of step 1's, 0.25 of step 2's
+        torch.testing.assert_close(averaged, 0.75 * after_one[name] + 0.25 * after_two[name].detach())
+    result = distiller.run()
+    saved, raw = load_file(result.student), load_file(tmp_path / "run" / "student-raw.safetensors")
+    averaged = distiller.saved_student.state_dict()
+    assert all(torch.equal(saved[name], averaged[name].cpu()) for name in saved)
+    assert all(torch.equal(raw[name], tensor.cpu()) for name, tensor in distiller.student.state_dict().items())
+    assert not all(torch.equal(saved[name], raw[name]) for name in saved)
+    assert read_metadata(result.student)["cycletools.ema"] == "0.75"
+    assert "cycletools.ema" not in read_metadata(tmp_path / "run" / "student-raw.safetensors")
+    with pytest.raises(CycletoolsError, match="--ema takes a decay between 0 and 1, not 1.0"):
+        replace(config, ema=1.0).validate()

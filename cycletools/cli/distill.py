@@ -64,7 +64,18 @@ def up_widths(text: str) -> list[int]:
 
 
 def add_parser(commands) -> None:
-    from cycletools.cli.options import BATCH, COUNT, COUNT_OR_ZERO, CROP, RATE, WEIGHT, WIDTH, WORKERS, add_renamed
+    from cycletools.cli.options import (
+        BATCH,
+        COUNT,
+        COUNT_OR_ZERO,
+        CROP,
+        DECAY,
+        RATE,
+        WEIGHT,
+        WIDTH,
+        WORKERS,
+        add_renamed,
+    )
 
     parser = commands.add_parser("distill", help="distil a fast student generator from a domain's weights",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,6 +135,11 @@ def add_parser(commands) -> None:
                         help="weight of the distance to the teacher's translation in EfficientNet-Lite0's ImageNet "
                              "features, which minds blurred textures more than L1 does (default: 0, off; needs "
                              "cycletools[eval])")
+    parser.add_argument("--ema", type=DECAY, metavar="DECAY",
+                        help="keep an exponential moving average of the student's weights (e.g. 0.998: about the "
+                             "last 500 steps), which wanders less than the weights themselves, and save it as "
+                             "RUN/student.safetensors and the snapshots; the weights themselves are kept as "
+                             "RUN/student-raw.safetensors")
     parser.add_argument("--ndf", type=WIDTH, default=64, help="discriminator width (default: 64, the paper's)")
     parser.add_argument("--init", metavar="FILE", help="start from an earlier student of the same size")
     parser.add_argument("--init-discriminator", metavar="FILE",
@@ -164,7 +180,7 @@ def run_distill(args: argparse.Namespace) -> int:
                            save_every=args.save_every, init=args.init, init_discriminator=args.init_discriminator,
                            inherit=args.inherit, device=args.device,
                            time_budget=budget, workers=args.workers, whole_images=args.whole_images,
-                           gan_target=args.gan_target, snapshot_every=snapshots)
+                           gan_target=args.gan_target, snapshot_every=snapshots, ema=args.ema)
     distiller = Distiller(teacher.module, config, teacher_source=str(teacher.source))
     print(distiller.describe(), file=sys.stderr)
     if distiller.pairs is not None and distiller.pairs.from_cache:

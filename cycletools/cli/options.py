@@ -62,6 +62,7 @@ WEIGHT = Number(float, 0, 1e6)                # loss weights
 SECONDS = Number(float, 0, 10**7)             # a position in a clip
 LENGTH = Number(float, above=0, high=10**7)   # a duration
 SEED = Number(int, 0, 2**63 - 1)
+DECAY = Number(float, above=0, below=1)       # a moving average's decay per step
 
 
 class DeprecatedAlias(argparse.Action):

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -63,6 +64,7 @@ STUDENTS: dict[str, dict[str, Any]] = {
 }
 LOG_COLUMNS = ("step", "crop", "lr", "rec", "loss_D", "steps_per_s")
 CALIBRATION_IMAGES = 24  # real images the inheritance's least-squares fits are made on
+RAW_STUDENT_FILE = "student-raw.safetensors"  # the weights themselves, beside their moving average (--ema)
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # saved beside the student, to continue a run with
 DISCRIMINATOR_KEY = "cycletools.discriminator"  # header entry: what the discriminator judges, and its width
 GAN_TARGETS = ("real", "teacher")  # what the discriminator takes as real: domain B's images, or the teacher's outputs
@@ -99,6 +101,7 @@ class DistillConfig:
     whole_images: bool = False
     gan_target: str = "real"
     snapshot_every: float | None = None
+    ema: float | None = None  # decay of the moving average of the student's weights that is saved (None: the weights)
     student_config: dict[str, Any] = field(default_factory=dict)
     teacher_cache: str | None = None  # folder that keeps the teacher's translations between runs (--whole-images)
 
@@ -134,6 +137,8 @@ class DistillConfig:
             raise CycletoolsError("--init-discriminator continues the GAN loss's discriminator; --lambda-gan 0 has none")
         if self.snapshot_every is not None and self.snapshot_every <= 0:
             raise CycletoolsError("--snapshot-every must be a positive duration")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise CycletoolsError(f"--ema takes a decay between 0 and 1, not {self.ema}")
         return self
 
     @property
@@ -242,6 +247,9 @@ class Distiller:
         else:
             self.student = init_weights(MobileResnetGenerator(**student_config))
         self.student.to(self.device)
+        # the moving average starts at the first step's weights, a step from the start (inherited or --init)
+        self.averaged = AveragedModel(self.student, multi_avg_fn=get_ema_multi_avg_fn(config.ema)) \
+            if config.ema else None
         self.perceptual = PerceptualDistance().to(self.device) if config.lambda_perceptual else None
         self._features: dict[str, list[torch.Tensor]] = {"teacher": [], "student": []}
         self._hooks = []  # removed when the run ends: the teacher belongs to the caller
@@ -359,6 +367,7 @@ class Distiller:
         if not config.lambda_gan:  # distillation alone: no discriminator to run
             loss_G.backward()
             self.opt_G.step()
+            self._average()
             return rec.detach(), torch.zeros((), device=rec.device)
         paired = self.paired
 
@@ -369,6 +378,7 @@ class Distiller:
         loss_G = loss_G + config.lambda_gan * lsgan_loss(judged(fake), True)
         loss_G.backward()
         self.opt_G.step()
+        self._average()
         self.discriminator.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D = 0.5 * (lsgan_loss(judged(target if paired else real_B), True)
@@ -377,14 +387,30 @@ class Distiller:
         self.opt_D.step()
         return rec.detach(), loss_D.detach()
 
-    def save_student(self, steps: int, path: Path | None = None, extra: dict[str, str] | None = None) -> Path:
-        return save_generator(self.student, path or self.run_dir / "student.safetensors",
-                              metadata={"cycletools.distilled_from": self.teacher_source,
-                                        "cycletools.steps": str(steps), **(extra or {})})
+    def _average(self) -> None:
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.student)
+
+    @property
+    def saved_student(self) -> nn.Module:
+        """What a run saves as its student: the moving average of the weights with --ema, else the weights."""
+        return self.averaged.module if self.averaged is not None else self.student
+
+    def save_student(self, steps: int, path: Path | None = None, extra: dict[str, str] | None = None,
+                     raw: bool = False) -> Path:
+        """The student (``raw``: its weights even with --ema), with its teacher, steps and time in the header."""
+        averaged = self.averaged is not None and not raw
+        metadata = {"cycletools.distilled_from": self.teacher_source, "cycletools.steps": str(steps),
+                    **({"cycletools.ema": f"{self.config.ema:g}"} if averaged else {}), **(extra or {})}
+        return save_generator(self.saved_student if averaged else self.student,
+                              path or self.run_dir / "student.safetensors", metadata=metadata)
 
     def _save_run(self, steps: int, extra: dict[str, str]) -> Path:
-        """RUN/student.safetensors, and the discriminator beside it where the GAN loss has one."""
+        """RUN/student.safetensors (and RUN/student-raw.safetensors with --ema), and the discriminator beside
+        them where the GAN loss has one."""
         path = self.save_student(steps, extra=extra)
+        if self.averaged is not None:
+            self.save_student(steps, self.run_dir / RAW_STUDENT_FILE, extra=extra, raw=True)
         if self.config.lambda_gan:
             self.save_discriminator()
         return path
