@@ -105,29 +105,35 @@ def cached_path(spec: DomainSpec, variant: str = "full") -> Path | None:
 
 
 def status(spec: DomainSpec, variant: str = "full") -> WeightsStatus:
-    """Where this domain's ``variant`` would come from right now (no network access): the bundled file
-    (``bundled``, or a bundled ``fast`` student), else the cache, else a download source (``full`` only)."""
+    """Where this domain's ``variant`` would come from right now (no network access): the cache (what you fetched
+    or imported: ``full``, or a ``fast`` student of your own), else the bundled file (``bundled``, or a bundled
+    ``fast`` student), else a download source (``full`` only)."""
     url = spec.sources[0].url if spec.sources and variant == "full" else None
-    bundled = bundled_file(spec, variant)
-    if bundled is not None and bundled.is_file():
-        return WeightsStatus("bundled", bundled, url, variant)
     cached = cached_path(spec, variant)
     if cached is not None:
         return WeightsStatus("cached", cached, url, variant)
+    bundled = bundled_file(spec, variant)
+    if bundled is not None and bundled.is_file():
+        return WeightsStatus("bundled", bundled, url, variant)
     return WeightsStatus("downloadable" if url else "missing", None, url, variant)
 
 
 # The default rule ("auto"), in order of preference. What you fetched or imported ("full") comes before
 # what ships with cycletools ("bundled"): you asked for it. On the CPU a fast student comes first (the
-# full ResNet-9 runs at 1-2 frames/s there); on a GPU speed matters less than the full generator's fidelity.
+# full ResNet-9 runs at 1-2 frames/s there), unless it is the plugin's and the full generator is yours
+# (``choose``); on a GPU speed matters less than the full generator's fidelity.
 PREFERENCE = {"cpu": ("fast", "full", "bundled"), "other": ("full", "bundled", "fast")}
 
 
 def choose(spec: DomainSpec, device_type: str = "cpu") -> WeightsStatus | None:
     """The generator ``--plugin NAME`` uses on a ``device_type`` device (``variant`` auto): the first here in
-    ``PREFERENCE``; ``None`` when none is here."""
+    ``PREFERENCE``; ``None`` when none is here. A fast student the plugin bundles learnt the bundled generator,
+    so it stands in for that one only: a full generator you fetched or imported comes before it."""
     order = PREFERENCE["cpu" if device_type == "cpu" else "other"]
-    return next((current for current in (status(spec, variant) for variant in order) if current.here), None)
+    found = [current for current in (status(spec, variant) for variant in order) if current.here]
+    if any(current.variant == "full" for current in found):
+        found = [current for current in found if not (current.variant == "fast" and current.state == "bundled")]
+    return found[0] if found else None
 
 
 def best_variant(spec: DomainSpec) -> str:
@@ -437,6 +443,8 @@ def import_weights(spec: DomainSpec, source: str | os.PathLike, direction: str |
         make_folder(target.parent)
     check_writable(target)  # one line for a read-only or missing folder, before anything is written
     kept = {key: value for key, value in read_metadata(source).items() if key != CONFIG_KEY}  # e.g. distilled_from
+    if output is not None and "cycletools.distilled_from" in kept:  # a shipped file names its teacher, not a path
+        kept["cycletools.distilled_from"] = Path(kept["cycletools.distilled_from"]).name
     metadata = {**kept, "cycletools.domain": spec.name, "cycletools.variant": variant,
                 # a file written to be shipped names its source, not a path on this machine
                 "cycletools.imported_from": from_hub or (source.name if output is not None else str(source.resolve())),

@@ -489,6 +489,11 @@ def test_the_picker_and_description_show_a_fast_variant(tmp_path: Path, monkeypa
     assert labels["apple2orange"].endswith("(apple2orange) — fast cached, full downloadable")
     description = describe("apple2orange")
     assert "Weights: **cached** (fast)" in description and "not here yet" not in description
+    assert "also here" not in description
+    store.import_weights(get_registry().domain("apple2orange"), tiny_generator_module_file)  # and a full one
+    assert "; also here: full **cached** ·" in describe("apple2orange")
+    store.import_weights(get_registry().domain("horse2zebra"), tiny_generator_module_file)
+    assert "; also here: **bundled** ·" in describe("horse2zebra")
 
 
 # ---------------------------------------------------------------- the probe of issue 13, section 2

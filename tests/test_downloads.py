@@ -176,3 +176,31 @@ def test_resolution_order_with_and_without_a_fetched_full_generator(server, home
     assert store.choose(spec, "cuda").variant == "bundled"
     bundled.unlink()
     assert store.choose(spec, "cuda").variant == "fast"  # the only one here
+
+
+def test_a_bundled_fast_student_stands_in_for_the_bundled_generator_only(server, home: Path, tmp_path: Path,
+                                                                         tiny_generator_file: Path):
+    """A plugin that ships a fast student beside its generator: on the CPU the student comes first, until the
+    user fetches or imports a full generator (the student learnt the bundled one, not theirs) or imports a
+    fast student of their own."""
+    bundled = tmp_path / "plugin" / "test2domain.safetensors"
+    shipped_student = bundled.with_name("test2domain.fast.safetensors")
+    spec = domain(server.base + "/good.safetensors", bundled=bundled)
+    bundled.parent.mkdir()
+    bundled.write_bytes(tiny_generator_file.read_bytes())
+    shipped_student.write_bytes(tiny_generator_file.read_bytes())
+    assert (store.choose(spec, "cpu").path, store.choose(spec, "cuda").path) == (shipped_student, bundled)
+    assert store.status_text(spec) == "fast bundled, also bundled, full downloadable"
+
+    fetched = store.fetch(spec, progress=False)
+    for device in ("cpu", "cuda"):
+        assert store.choose(spec, device).path == fetched
+    assert store.status_text(spec) == "cached, fast bundled, also bundled"
+    assert store.obtain(spec, variant="fast").path == shipped_student  # still there by name
+
+    own = store.import_weights(spec, tiny_generator_file, variant="fast")  # a student of the user's own
+    assert own == home / "weights" / "test2domain.fast.safetensors"
+    assert store.status(spec, "fast").path == own and store.obtain(spec, variant="fast").path == own
+    assert store.choose(spec, "cpu").path == own and store.choose(spec, "cuda").path == fetched
+    fetched.unlink()
+    assert store.choose(spec, "cpu").path == own

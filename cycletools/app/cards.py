@@ -58,8 +58,9 @@ def describe(name: str | None, served: Served | None = None) -> str:
         if used.here:
             weights += ("" if used.state == used.variant else f" ({used.variant})") + \
                 f" — {hide_paths(store.origin_text(spec, used))}"
-        others = [f"{current.variant} **{current.state}**" for current in store.here(spec)
-                  if current.variant != used.variant]
+        others = [f"**{current.state}**" if current.state == current.variant  # "bundled", "fast **cached**"
+                  else f"{current.variant} **{current.state}**"
+                  for current in store.here(spec) if current.variant != used.variant]
         if others:
             weights += "; also here: " + ", ".join(others)
     lines = [f"**{spec.title}** — {spec.description or spec.family_title}", weights + f" · plugin `{plugin.label}`"]

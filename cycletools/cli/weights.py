@@ -155,9 +155,15 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"note: {spec.name} declares {spec.architecture_summary()}, these weights are "
               f"{spec.architecture_summary(config)} ({', '.join(differences)}); 'cycletools plugins' lists them "
               "as what they are")
-    if args.output is None and args.variant == "full" and store.status(spec, "bundled").here:
+    shipped = [variant for variant in ("bundled", "fast") if store.status(spec, variant).state == "bundled"]
+    if args.output is None and args.variant == "full" and shipped == ["bundled"]:
         print(f"note: {spec.name} also has a bundled generator; these weights come before it from now on "
               f"(--variant bundled uses the bundled one)")
+    elif args.output is None and args.variant == "full" and shipped:  # a bundled fast student too
+        them = "them" if len(shipped) > 1 else "it"
+        what = "a generator and a fast student of it" if len(shipped) > 1 else "a fast student"
+        print(f"note: {spec.name} also bundles {what}; these weights come before {them} from now on, on the CPU "
+              f"too ({' or '.join(f'--variant {variant}' for variant in shipped)} uses {them})")
     return 0
 
 
