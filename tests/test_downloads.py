@@ -204,3 +204,18 @@ def test_a_bundled_fast_student_stands_in_for_the_bundled_generator_only(server,
     assert store.choose(spec, "cpu").path == own and store.choose(spec, "cuda").path == fetched
     fetched.unlink()
     assert store.choose(spec, "cpu").path == own
+
+
+def test_a_file_written_to_ship_names_its_teacher_not_a_path_here(home: Path, tmp_path: Path):
+    from cycletools.models import init_weights
+    from cycletools.models.mobile import MobileResnetGenerator
+    from cycletools.training.distill import STUDENTS
+    from cycletools.weights import read_metadata, save_generator
+
+    student = save_generator(init_weights(MobileResnetGenerator(**STUDENTS["tiny"])), tmp_path / "student.safetensors",
+                             metadata={"cycletools.distilled_from": "/machine/only/teacher-G.pth"})
+    spec = domain("https://example.invalid/x.safetensors")
+    shipped = store.import_weights(spec, student, variant="fast", output=tmp_path / "plugin.fast.safetensors")
+    assert read_metadata(shipped)["cycletools.distilled_from"] == "teacher-G.pth"
+    cached = store.import_weights(spec, student, variant="fast")  # the user's own cache keeps where it came from
+    assert read_metadata(cached)["cycletools.distilled_from"] == "/machine/only/teacher-G.pth"
